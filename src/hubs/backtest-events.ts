@@ -1,0 +1,118 @@
+/**
+ * The `/backtest` hub contract, shared by the server, the client module, the CLI and the tests,
+ * so that a renamed event or field breaks the build instead of a client.
+ */
+
+export type BacktestState = "queued" | "running" | "completed" | "failed" | "cancelled";
+
+export const TERMINAL_STATES: ReadonlySet<BacktestState> = new Set(["completed", "failed", "cancelled"]);
+
+export interface Progress {
+  /** Bars processed so far. */
+  processed: number;
+  /** Bars the backtest will process in all. */
+  total: number;
+  /** processed ÷ total, from 0 to 100. */
+  percent: number;
+}
+
+/** One error of the REST and hub catalogue. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** The request field at fault, for `validation_failed`. */
+  field?: string;
+}
+
+export type ErrorCode = "validation_failed" | "not_found" | "conflict" | "unavailable" | "internal";
+
+export interface ErrorReply {
+  error: ErrorBody;
+}
+
+export interface TradeRecord {
+  entryBar: number;
+  exitBar: number;
+  entryTime: string;
+  exitTime: string;
+  entryPrice: number;
+  exitPrice: number;
+  /** Signed units: positive for long, negative for short. */
+  size: number;
+  pnl: number;
+  returnPct: number;
+}
+
+/** Statistics named after backtesting.py's `Stats`; `trades` is the count of closed trades. */
+export type BacktestStats = Record<string, number | string | null> & { trades: number };
+
+export interface BacktestResult {
+  stats: BacktestStats;
+  trades: TradeRecord[];
+  equity?: unknown;
+}
+
+/** What `GET /api/backtests/:id` returns and what a subscribe ack carries. */
+export interface BacktestSnapshot {
+  id: string;
+  state: BacktestState;
+  /** Sequence number of the last event emitted for this job; 0 before any event. */
+  seq: number;
+  progress: Progress;
+  result?: BacktestResult;
+  error?: ErrorBody;
+}
+
+export interface ProgressEvent extends Progress {
+  id: string;
+  seq: number;
+}
+
+export interface CompletedEvent {
+  id: string;
+  seq: number;
+  result: BacktestResult;
+}
+
+export interface FailedEvent {
+  id: string;
+  seq: number;
+  error: ErrorBody;
+}
+
+export interface CancelledEvent {
+  id: string;
+  seq: number;
+}
+
+export interface SubscribeReply {
+  snapshot: BacktestSnapshot;
+  /** `<instance id>/<pid>` of the web worker that serves this socket. */
+  worker: string;
+}
+
+export interface ServerToClientEvents {
+  progress: (event: ProgressEvent) => void;
+  completed: (event: CompletedEvent) => void;
+  failed: (event: FailedEvent) => void;
+  cancelled: (event: CancelledEvent) => void;
+}
+
+export interface ClientToServerEvents {
+  subscribe: (request: { id: string }, ack: (reply: SubscribeReply | ErrorReply) => void) => void;
+  unsubscribe: (request: { id: string }, ack?: (reply: { ok: true } | ErrorReply) => void) => void;
+}
+
+/** Any event a job emits, as it travels from the job to the hub. */
+export type BacktestEvent =
+  | ({ type: "progress" } & ProgressEvent)
+  | ({ type: "completed" } & CompletedEvent)
+  | ({ type: "failed" } & FailedEvent)
+  | ({ type: "cancelled" } & CancelledEvent);
+
+export const BACKTEST_NAMESPACE = "/backtest";
+
+/** The socket.io room of one backtest's subscribers. */
+export function backtestRoom(id: string): string {
+  return `backtest:${id}`;
+}

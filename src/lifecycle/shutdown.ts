@@ -1,0 +1,67 @@
+import type { Logger } from "pino";
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<void> | void;
+}
+
+export interface ShutdownOptions {
+  /** Longest time the steps may take before the process exits anyway, in milliseconds. */
+  timeoutMs: number;
+  logger: Logger;
+  /** Called once every step has run or the timeout has passed; usually exits the process. */
+  exit: (code: number) => void;
+}
+
+/**
+ * Builds an ordered, run-once shutdown: each step runs after the previous one, a failing step is
+ * logged and the next one still runs, and a timer forces the exit when the steps take too long.
+ */
+export function createShutdown(steps: ShutdownStep[], options: ShutdownOptions): (reason: string) => Promise<void> {
+  let running: Promise<void> | undefined;
+
+  return (reason) => {
+    running ??= runSteps(steps, options, reason);
+    return running;
+  };
+}
+
+async function runSteps(steps: ShutdownStep[], options: ShutdownOptions, reason: string): Promise<void> {
+  const { logger, timeoutMs } = options;
+  logger.info({ reason, timeoutMs }, "shutting down");
+
+  const force = setTimeout(() => {
+    logger.error({ timeoutMs }, "shutdown timed out; forcing exit");
+    options.exit(1);
+  }, timeoutMs);
+  force.unref();
+
+  for (const step of steps) {
+    try {
+      await step.run();
+    } catch (err) {
+      logger.error({ err, step: step.name }, "shutdown step failed; continuing");
+    }
+  }
+
+  clearTimeout(force);
+  logger.info({ reason }, "shutdown complete");
+  options.exit(0);
+}
+
+/**
+ * Runs the shutdown on the first SIGTERM or SIGINT and forces the exit on the second.
+ */
+export function onTerminationSignals(shutdown: (reason: string) => Promise<void>, logger: Logger): void {
+  let received = 0;
+  const handle = (signal: NodeJS.Signals) => {
+    received += 1;
+    if (received > 1) {
+      logger.warn({ signal }, "second termination signal; exiting now");
+      process.exit(1);
+    }
+    void shutdown(signal);
+  };
+  process.on("SIGTERM", handle);
+  process.on("SIGINT", handle);
+}

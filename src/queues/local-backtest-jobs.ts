@@ -1,0 +1,163 @@
+import { randomUUID } from "node:crypto";
+
+import type { Logger } from "pino";
+
+import { backtestRoom, type BacktestEvent, type BacktestSnapshot } from "../hubs/backtest-events";
+import { emitEvent, type BacktestNamespace } from "../relay/event-payload";
+import type { FromThread } from "../../workers/thread-messages";
+import type { BacktestJobs, CancelOutcome, Readiness } from "./backtest-jobs";
+import type { BacktestRequest } from "./backtest-request";
+import { BacktestThreadPool } from "./backtest-thread-pool";
+import { toProgress } from "./progress";
+import { isTerminal } from "./redis-snapshot-store";
+
+export interface LocalBacktestJobsOptions {
+  namespace: BacktestNamespace;
+  /** Backtests this web worker runs at once, each in its own worker thread. */
+  concurrency: number;
+  resultTtlS: number;
+  logger: Logger;
+}
+
+interface LocalRecord {
+  snapshot: BacktestSnapshot;
+  expiry?: NodeJS.Timeout;
+}
+
+/**
+ * Single-host mode: the web worker that accepts a backtest owns it, runs it in one of its worker
+ * threads and keeps its snapshot in memory. Events go to every web worker through the cluster
+ * adapter. Other workers reach the owner with `serverSideEmit` to read or cancel a backtest.
+ * Nothing here survives a restart of the owning worker.
+ */
+export class LocalBacktestJobs implements BacktestJobs {
+  private readonly records = new Map<string, LocalRecord>();
+  private readonly pool: BacktestThreadPool;
+  private readonly namespace: BacktestNamespace;
+
+  constructor(private readonly options: LocalBacktestJobsOptions) {
+    this.namespace = options.namespace;
+    this.pool = new BacktestThreadPool({
+      size: options.concurrency,
+      onMessage: (message) => this.onThreadMessage(message),
+      logger: options.logger,
+    });
+
+    this.namespace.on("backtest:snapshot", (id, reply) => {
+      reply(this.records.get(id)?.snapshot ?? null);
+    });
+    this.namespace.on("backtest:cancel", (id, reply) => {
+      reply(this.cancelOwned(id));
+    });
+  }
+
+  readiness(): Readiness {
+    return { ready: true };
+  }
+
+  async submit(request: BacktestRequest): Promise<string> {
+    const id = randomUUID();
+    this.records.set(id, { snapshot: { id, state: "queued", seq: 0, progress: toProgress(0, 0) } });
+    this.pool.run(id, request);
+    return Promise.resolve(id);
+  }
+
+  async snapshot(id: string): Promise<BacktestSnapshot | undefined> {
+    const local = this.records.get(id);
+    if (local !== undefined) return local.snapshot;
+
+    const answers = await this.askPeers<BacktestSnapshot | null>("backtest:snapshot", id);
+    return answers.find((answer): answer is BacktestSnapshot => answer !== null && answer !== undefined);
+  }
+
+  async cancel(id: string): Promise<CancelOutcome> {
+    if (this.records.has(id)) return this.cancelOwned(id);
+
+    const answers = await this.askPeers<CancelOutcome>("backtest:cancel", id);
+    return answers.find((answer) => answer !== undefined && answer.status !== "not_found") ?? { status: "not_found" };
+  }
+
+  async close(): Promise<void> {
+    for (const record of this.records.values()) clearTimeout(record.expiry);
+    await this.pool.close();
+  }
+
+  private cancelOwned(id: string): CancelOutcome {
+    const record = this.records.get(id);
+    if (record === undefined) return { status: "not_found" };
+    if (isTerminal(record.snapshot.state)) return { status: "finished", snapshot: record.snapshot };
+
+    if (this.pool.dequeue(id)) {
+      this.apply({ type: "cancelled", id, seq: 0 });
+    } else {
+      this.pool.cancel(id);
+    }
+    return { status: "accepted", snapshot: record.snapshot };
+  }
+
+  private onThreadMessage(message: FromThread): void {
+    switch (message.type) {
+      case "progress":
+        this.apply({ type: "progress", id: message.id, seq: 0, ...toProgress(message.processed, message.total) });
+        return;
+      case "completed":
+        this.apply({ type: "completed", id: message.id, seq: 0, result: message.result });
+        return;
+      case "failed":
+        this.apply({ type: "failed", id: message.id, seq: 0, error: message.error });
+        return;
+      case "cancelled":
+        this.apply({ type: "cancelled", id: message.id, seq: 0 });
+        return;
+    }
+  }
+
+  /** Numbers the event, applies it to the snapshot and emits it to every web worker. */
+  private apply(unnumbered: BacktestEvent): void {
+    const record = this.records.get(unnumbered.id);
+    if (record === undefined || isTerminal(record.snapshot.state)) return;
+
+    const snapshot = record.snapshot;
+    const event = { ...unnumbered, seq: snapshot.seq + 1 } as BacktestEvent;
+    snapshot.seq = event.seq;
+    switch (event.type) {
+      case "progress":
+        snapshot.state = "running";
+        snapshot.progress = toProgress(event.processed, event.total);
+        break;
+      case "completed":
+        snapshot.state = "completed";
+        snapshot.progress = toProgress(snapshot.progress.total, snapshot.progress.total);
+        snapshot.result = event.result;
+        break;
+      case "failed":
+        snapshot.state = "failed";
+        snapshot.error = event.error;
+        break;
+      case "cancelled":
+        snapshot.state = "cancelled";
+        break;
+    }
+
+    if (isTerminal(snapshot.state)) {
+      record.expiry = setTimeout(() => this.records.delete(event.id), this.options.resultTtlS * 1000);
+      record.expiry.unref();
+    }
+    emitEvent(this.namespace.to(backtestRoom(event.id)), event);
+  }
+
+  /** Asks every other web worker; answers that did not arrive in time are left out. */
+  private askPeers<T>(event: "backtest:snapshot" | "backtest:cancel", id: string): Promise<T[]> {
+    return new Promise((resolve) => {
+      const emit = this.namespace.serverSideEmit as unknown as (
+        name: string,
+        arg: string,
+        ack: (err: Error | null, answers: T[]) => void,
+      ) => void;
+      emit.call(this.namespace, event, id, (err, answers) => {
+        if (err) this.options.logger.warn({ err, backtestId: id, event }, "some web workers did not answer");
+        resolve(answers ?? []);
+      });
+    });
+  }
+}

@@ -1,0 +1,138 @@
+import { randomUUID } from "node:crypto";
+
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+
+import { unavailable } from "../web/errors";
+import type { BacktestJobs, CancelOutcome, Readiness } from "./backtest-jobs";
+import { BACKTEST_QUEUE } from "./backtest-queue";
+import type { BacktestRequest } from "./backtest-request";
+import { isTerminal, RedisSnapshotStore } from "./redis-snapshot-store";
+
+export interface RedisBacktestJobsOptions {
+  /** A fail-fast producer connection (no offline queue), never shared with the adapter. */
+  connection: Redis;
+  prefix: string;
+  resultTtlS: number;
+  /** Longest wait for Redis on one request before answering 503, in milliseconds. */
+  commandTimeoutMs: number;
+  /** Masked address of the Redis server, for messages. */
+  maskedAddress: string;
+  logger: Logger;
+}
+
+/**
+ * The BullMQ producer side: web workers add jobs and read snapshots here, job processes run
+ * them. Snapshots live in Redis so every worker and instance reads the same state.
+ */
+export class RedisBacktestJobs implements BacktestJobs {
+  private queue: Queue<BacktestRequest> | undefined;
+  private readonly store: RedisSnapshotStore;
+
+  constructor(private readonly options: RedisBacktestJobsOptions) {
+    // BullMQ's Queue sends INFO as soon as it is built; on a connection without an offline queue
+    // that fails for good unless the connection is ready, so the queue waits for the first ready.
+    if (options.connection.status === "ready") this.createQueue();
+    else options.connection.once("ready", () => this.createQueue());
+    this.store = new RedisSnapshotStore(options.connection, {
+      prefix: options.prefix,
+      resultTtlS: options.resultTtlS,
+    });
+  }
+
+  readiness(): Readiness {
+    const status = this.options.connection.status;
+    if (status === "ready" && this.queue !== undefined) return { ready: true };
+    return { ready: false, reason: `Redis at ${this.options.maskedAddress} is not reachable (connection ${status})` };
+  }
+
+  async submit(request: BacktestRequest): Promise<string> {
+    const id = randomUUID();
+
+    await this.withRedis("submit the backtest", async () => {
+      await this.store.create(id, 0);
+      try {
+        await this.requireQueue().add("backtest", request, {
+          jobId: id,
+          removeOnComplete: true,
+          removeOnFail: { age: this.options.resultTtlS },
+        });
+      } catch (err) {
+        await this.store.remove(id).catch(() => undefined);
+        throw err;
+      }
+    });
+    return id;
+  }
+
+  async snapshot(id: string) {
+    return this.withRedis("read the backtest", () => this.store.read(id));
+  }
+
+  async cancel(id: string): Promise<CancelOutcome> {
+    return this.withRedis("cancel the backtest", async () => {
+      const before = await this.store.read(id);
+      if (before === undefined) return { status: "not_found" };
+      if (isTerminal(before.state)) return { status: "finished", snapshot: before };
+
+      // A waiting job is removed here and cancelled at once. An active one is locked by its job
+      // process, which polls the flag between chunks of bars and emits `cancelled` itself.
+      await this.store.requestCancel(id);
+      const removed = await this.requireQueue().remove(id);
+      if (removed === 1) await this.store.emit({ type: "cancelled", id });
+
+      const after = (await this.store.read(id)) ?? before;
+      return { status: "accepted", snapshot: after };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue?.close();
+  }
+
+  private createQueue(): void {
+    const queue = new Queue<BacktestRequest>(BACKTEST_QUEUE, {
+      connection: this.options.connection,
+      prefix: this.options.prefix,
+    });
+    queue.on("error", (err) => this.options.logger.warn({ err }, "backtest queue error"));
+    this.queue = queue;
+  }
+
+  private requireQueue(): Queue<BacktestRequest> {
+    if (this.queue === undefined) throw unavailable("the backtest queue is not connected to Redis yet. Retry when /readyz returns 200.");
+    return this.queue;
+  }
+
+  /**
+   * Runs one Redis operation, failing fast with 503 when Redis is down: the producer connection
+   * has no offline queue, and the timeout covers a connection that hangs without erroring.
+   */
+  private async withRedis<T>(action: string, operation: () => Promise<T>): Promise<T> {
+    const readiness = this.readiness();
+    if (!readiness.ready) {
+      throw unavailable(`cannot ${action}: ${readiness.reason ?? "Redis is not ready"}. Retry when /readyz returns 200.`);
+    }
+
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(unavailable(`cannot ${action}: Redis at ${this.options.maskedAddress} did not answer within ${this.options.commandTimeoutMs} ms. Retry later.`));
+      }, this.options.commandTimeoutMs);
+    });
+    try {
+      return await Promise.race([operation(), timeout]);
+    } catch (err) {
+      if (err instanceof Error && err.name === "ApiError") throw err;
+      this.options.logger.warn({ err, action }, "Redis operation failed");
+      throw unavailable(`cannot ${action}: Redis at ${this.options.maskedAddress} failed (${describe(err)}). Retry later.`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

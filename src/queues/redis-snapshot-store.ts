@@ -1,0 +1,167 @@
+import type { Redis, Result } from "ioredis";
+
+import {
+  TERMINAL_STATES,
+  type BacktestEvent,
+  type BacktestResult,
+  type BacktestSnapshot,
+  type BacktestState,
+  type ErrorBody,
+} from "../hubs/backtest-events";
+import { toProgress } from "./progress";
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    backplaneEmitBacktestEvent(
+      key: string,
+      type: BacktestEvent["type"],
+      id: string,
+      processed: number,
+      total: number,
+      payload: string,
+      channel: string,
+      ttlSeconds: number,
+    ): Result<number, Context>;
+  }
+}
+
+/**
+ * Applies one event to a snapshot hash and publishes it, atomically, so that the order of `seq`
+ * is the order of publication. Once the snapshot is terminal, every later event is dropped
+ * (returns -1): a retried or stalled job can never emit a second `completed`.
+ * The message is built by concatenation so the result JSON is embedded as is, not re-encoded.
+ */
+const EMIT_EVENT_LUA = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'completed' or state == 'failed' or state == 'cancelled' then return -1 end
+local kind, id, processed, total, payload, channel, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local head = '{"type":"' .. kind .. '","id":"' .. id .. '","seq":' .. seq
+local message
+if kind == 'progress' then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'processed', processed, 'total', total)
+  message = head .. ',"processed":' .. processed .. ',"total":' .. total .. '}'
+elseif kind == 'completed' then
+  redis.call('HSET', KEYS[1], 'state', 'completed', 'processed', total, 'total', total, 'result', payload)
+  message = head .. ',"result":' .. payload .. '}'
+elseif kind == 'failed' then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'error', payload)
+  message = head .. ',"error":' .. payload .. '}'
+else
+  redis.call('HSET', KEYS[1], 'state', 'cancelled')
+  message = head .. '}'
+end
+if kind ~= 'progress' or redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+redis.call('PUBLISH', channel, message)
+return seq
+`;
+
+export interface RedisSnapshotStoreOptions {
+  /** Prefix of every key and channel, so that deployments and tests can share one Redis. */
+  prefix: string;
+  /** How long a snapshot stays readable, in seconds, counted from its last terminal event. */
+  resultTtlS: number;
+}
+
+/**
+ * The source of truth for backtest snapshots when Redis is configured. Web workers create and
+ * read snapshots; job processes emit events through {@link RedisSnapshotStore.emit}, which also
+ * publishes them on {@link RedisSnapshotStore.channel} for the relay.
+ */
+export class RedisSnapshotStore {
+  readonly channel: string;
+  private readonly prefix: string;
+  private readonly resultTtlS: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisSnapshotStoreOptions,
+  ) {
+    this.prefix = options.prefix;
+    this.resultTtlS = options.resultTtlS;
+    this.channel = `${options.prefix}:backtest-events`;
+    if (typeof redis.backplaneEmitBacktestEvent !== "function") {
+      redis.defineCommand("backplaneEmitBacktestEvent", { numberOfKeys: 1, lua: EMIT_EVENT_LUA });
+    }
+  }
+
+  key(id: string): string {
+    return `${this.prefix}:backtest:${id}`;
+  }
+
+  async create(id: string, total: number): Promise<void> {
+    const key = this.key(id);
+    await this.redis
+      .multi()
+      .hset(key, { state: "queued", seq: 0, processed: 0, total })
+      .expire(key, this.resultTtlS)
+      .exec();
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.redis.del(this.key(id));
+  }
+
+  async read(id: string): Promise<BacktestSnapshot | undefined> {
+    const fields = await this.redis.hgetall(this.key(id));
+    return decodeSnapshot(id, fields);
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await this.redis.hset(this.key(id), "cancel", "1");
+  }
+
+  async isCancelRequested(id: string): Promise<boolean> {
+    return (await this.redis.hget(this.key(id), "cancel")) === "1";
+  }
+
+  /** Applies and publishes one event; returns its seq, or -1 when the backtest already ended. */
+  async emit(event: EmitInput): Promise<number> {
+    const { type, id } = event;
+    const processed = event.type === "progress" ? event.processed : 0;
+    const total = event.type === "progress" || event.type === "completed" ? event.total : 0;
+    let payload = "";
+    if (event.type === "completed") payload = JSON.stringify(event.result);
+    if (event.type === "failed") payload = JSON.stringify(event.error);
+
+    return this.redis.backplaneEmitBacktestEvent(
+      this.key(id),
+      type,
+      id,
+      processed,
+      total,
+      payload,
+      this.channel,
+      this.resultTtlS,
+    );
+  }
+}
+
+export type EmitInput =
+  | { type: "progress"; id: string; processed: number; total: number }
+  | { type: "completed"; id: string; total: number; result: BacktestResult }
+  | { type: "failed"; id: string; error: ErrorBody }
+  | { type: "cancelled"; id: string };
+
+const STATES: ReadonlySet<string> = new Set(["queued", "running", "completed", "failed", "cancelled"]);
+
+function decodeSnapshot(id: string, fields: Record<string, string>): BacktestSnapshot | undefined {
+  const state = fields["state"];
+  if (state === undefined || !STATES.has(state)) return undefined;
+
+  const snapshot: BacktestSnapshot = {
+    id,
+    state: state as BacktestState,
+    seq: Number(fields["seq"] ?? 0),
+    progress: toProgress(Number(fields["processed"] ?? 0), Number(fields["total"] ?? 0)),
+  };
+  if (fields["result"] !== undefined) snapshot.result = JSON.parse(fields["result"]) as BacktestResult;
+  if (fields["error"] !== undefined) snapshot.error = JSON.parse(fields["error"]) as ErrorBody;
+  return snapshot;
+}
+
+export function isTerminal(state: BacktestState): boolean {
+  return TERMINAL_STATES.has(state);
+}

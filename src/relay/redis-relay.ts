@@ -1,0 +1,97 @@
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+
+import type { BacktestEvent, BacktestSnapshot } from "../hubs/backtest-events";
+import { emitLocally, eventOfSnapshot, type BacktestNamespace } from "./event-payload";
+
+const ROOM_PREFIX = "backtest:";
+const EVENT_TYPES: ReadonlySet<string> = new Set(["progress", "completed", "failed", "cancelled"]);
+
+export interface RedisRelayOptions {
+  /** A dedicated connection in subscriber mode that retries forever. */
+  subscriber: Redis;
+  channel: string;
+  namespace: BacktestNamespace;
+  readSnapshot: (id: string) => Promise<BacktestSnapshot | undefined>;
+  logger: Logger;
+}
+
+/**
+ * Relays job events published on Redis to the local sockets of this web worker.
+ *
+ * Every web worker of every instance receives each event once from Redis and emits it only to
+ * its own sockets, so each subscriber gets it exactly once. Broadcasting through the Redis
+ * adapter instead would repeat each event once per relaying worker.
+ *
+ * Pub/sub drops messages while the subscriber is disconnected; after a reconnect the relay emits
+ * the current snapshot of each followed backtest as its latest event, so clients detect the gap
+ * in `seq` and resynchronise.
+ */
+export function createRedisRelay(options: RedisRelayOptions): { close(): Promise<void> } {
+  const { subscriber, channel, namespace, logger } = options;
+  let malformed = 0;
+  let wasConnected = false;
+
+  subscriber.on("message", (from: string, message: string) => {
+    if (from !== channel) return;
+
+    const event = decodeEvent(message);
+    if (event === undefined) {
+      malformed += 1;
+      if (malformed === 1 || malformed % 1000 === 0) {
+        logger.warn({ channel, malformed, sample: message.slice(0, 200) }, "dropped malformed backtest event");
+      }
+      return;
+    }
+    emitLocally(namespace, event);
+  });
+
+  subscriber.on("ready", () => {
+    if (wasConnected) void resyncFollowedBacktests(options);
+    wasConnected = true;
+  });
+
+  subscriber.subscribe(channel).catch((err: unknown) => {
+    // ioredis re-subscribes by itself after reconnecting, so a failure here is not final.
+    logger.warn({ err, channel }, "subscribe to backtest events failed; retrying on reconnect");
+  });
+
+  return {
+    async close() {
+      await subscriber.unsubscribe(channel).catch(() => undefined);
+    },
+  };
+}
+
+async function resyncFollowedBacktests(options: RedisRelayOptions): Promise<void> {
+  const { namespace, logger } = options;
+  const ids = [...namespace.adapter.rooms.keys()]
+    .filter((room) => room.startsWith(ROOM_PREFIX))
+    .map((room) => room.slice(ROOM_PREFIX.length));
+  logger.info({ backtests: ids.length }, "resynchronising followed backtests after Redis reconnect");
+
+  for (const id of ids) {
+    try {
+      const snapshot = await options.readSnapshot(id);
+      const event = snapshot === undefined ? undefined : eventOfSnapshot(snapshot);
+      if (event !== undefined) emitLocally(namespace, event);
+    } catch (err) {
+      logger.warn({ err, backtestId: id }, "resync of a followed backtest failed");
+    }
+  }
+}
+
+function decodeEvent(message: string): BacktestEvent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+
+  const record = value as Record<string, unknown>;
+  if (typeof record["type"] !== "string" || !EVENT_TYPES.has(record["type"])) return undefined;
+  if (typeof record["id"] !== "string" || typeof record["seq"] !== "number") return undefined;
+  return record as unknown as BacktestEvent;
+}

@@ -1,0 +1,125 @@
+import cluster from "node:cluster";
+import http from "node:http";
+
+import { createAdapter as createClusterAdapter } from "@socket.io/cluster-adapter";
+import { createAdapter as createRedisAdapter } from "@socket.io/redis-adapter";
+import { setupWorker as setupStickyWorker } from "@socket.io/sticky";
+import type { Logger } from "pino";
+import { Server, type ServerOptions } from "socket.io";
+
+import type { Settings } from "../config/settings";
+import { BACKTEST_NAMESPACE } from "../hubs/backtest-events";
+import { registerBacktestHub } from "../hubs/backtest-hub";
+import { createLogger } from "../logging/logger";
+import { createShutdown, onTerminationSignals } from "../lifecycle/shutdown";
+import type { BacktestJobs } from "../queues/backtest-jobs";
+import { LocalBacktestJobs } from "../queues/local-backtest-jobs";
+import { RedisBacktestJobs } from "../queues/redis-backtest-jobs";
+import { RedisSnapshotStore } from "../queues/redis-snapshot-store";
+import type { BacktestNamespace } from "../relay/event-payload";
+import { createRedisRelay } from "../relay/redis-relay";
+import { createProducerConnection, createPubSubPair, createWorkerConnection } from "../redis/clients";
+import { redisConnectionForChild } from "../redis/child-connection";
+import { createApp } from "./app";
+
+/** Longest wait for Redis on one API request before it answers 503. */
+const PRODUCER_COMMAND_TIMEOUT_MS = 2_000;
+
+/** The job layer of one web worker and how to release what it holds. */
+interface JobLayer {
+  adapter: NonNullable<Partial<ServerOptions>["adapter"]>;
+  /** Builds the job layer once the namespace exists. */
+  attach(namespace: BacktestNamespace): BacktestJobs;
+  /** Closes what `attach` opened, after the sockets are closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs one web worker: express and socket.io on the HTTP connections that the primary hands
+ * over, joined to the other workers by the Redis adapter, or by the cluster adapter without Redis.
+ */
+export function runWebWorker(settings: Settings): void {
+  const workerLabel = `${settings.instanceId}/${process.pid}`;
+  const logger = createLogger({
+    level: settings.logLevel,
+    role: "web",
+    instanceId: settings.instanceId,
+    workerId: cluster.worker?.id,
+    secrets: settings.redis?.connection.password ? [settings.redis.connection.password] : [],
+  });
+
+  const layer = settings.redis === undefined ? singleHostLayer(settings, logger) : redisLayer(settings, logger);
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { serveClient: false, adapter: layer.adapter });
+  const namespace: BacktestNamespace = io.of(BACKTEST_NAMESPACE);
+  const jobs = layer.attach(namespace);
+
+  registerBacktestHub(namespace, { jobs, workerLabel, logger });
+  httpServer.on("request", createApp({ jobs, workerLabel, logger }));
+  setupStickyWorker(io);
+
+  const shutdown = createShutdown(
+    [
+      // Disconnecting every socket sends clients to another worker; io.close() also closes the
+      // HTTP server.
+      { name: "close sockets", run: () => io.close() },
+      { name: "close job layer", run: () => layer.close() },
+    ],
+    { timeoutMs: settings.shutdownTimeoutMs, logger, exit: (code) => process.exit(code) },
+  );
+  onTerminationSignals(shutdown, logger);
+  process.on("disconnect", () => void shutdown("primary disconnected"));
+
+  logger.info({ worker: workerLabel, mode: settings.redis === undefined ? "single-host" : "redis" }, "web worker ready");
+}
+
+function singleHostLayer(settings: Settings, logger: Logger): JobLayer {
+  let jobs: LocalBacktestJobs | undefined;
+  return {
+    adapter: createClusterAdapter(),
+    attach(namespace) {
+      jobs = new LocalBacktestJobs({ namespace, concurrency: settings.jobConcurrency, resultTtlS: settings.resultTtlS, logger });
+      return jobs;
+    },
+    async close() {
+      await jobs?.close();
+    },
+  };
+}
+
+function redisLayer(settings: Settings, logger: Logger): JobLayer {
+  const redis = settings.redis;
+  if (redis === undefined) throw new Error("redisLayer needs Redis settings");
+
+  // Four connections, none shared: the adapter's publisher and subscriber, the relay's
+  // subscriber, and a fail-fast producer for BullMQ and snapshots.
+  const connection = redisConnectionForChild(redis.connection);
+  const clientOptions = { connection, logger, maskedAddress: redis.masked };
+  const { publisher, subscriber } = createPubSubPair({ ...clientOptions, connectionName: "backplane:web:adapter" });
+  const producer = createProducerConnection({ ...clientOptions, connectionName: "backplane:web:producer", commandTimeoutMs: PRODUCER_COMMAND_TIMEOUT_MS });
+  const relaySubscriber = createWorkerConnection({ ...clientOptions, connectionName: "backplane:web:relay" });
+
+  let jobs: RedisBacktestJobs | undefined;
+  let relay: { close(): Promise<void> } | undefined;
+  return {
+    adapter: createRedisAdapter(publisher, subscriber, { key: `${settings.redisPrefix}:socket.io` }),
+    attach(namespace) {
+      const store = new RedisSnapshotStore(producer, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS });
+      jobs = new RedisBacktestJobs({
+        connection: producer,
+        prefix: settings.redisPrefix,
+        resultTtlS: settings.resultTtlS,
+        commandTimeoutMs: PRODUCER_COMMAND_TIMEOUT_MS,
+        maskedAddress: redis.masked,
+        logger,
+      });
+      relay = createRedisRelay({ subscriber: relaySubscriber, channel: store.channel, namespace, readSnapshot: (id) => store.read(id), logger });
+      return jobs;
+    },
+    async close() {
+      await relay?.close();
+      await jobs?.close();
+      for (const client of [relaySubscriber, publisher, subscriber, producer]) client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import type { Job } from "bullmq";
+import type { Logger } from "pino";
+
+import type { BacktestRequest } from "../src/queues/backtest-request";
+import { isTerminal, type RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
+import { executeBacktest } from "./execute-backtest";
+
+/** How often a running backtest checks Redis for a cancel request, in milliseconds. */
+const CANCEL_POLL_MS = 250;
+
+/**
+ * Builds the BullMQ processor of backtest jobs. Events go through the snapshot store, which
+ * numbers and publishes them; failures are emitted by the worker's `failed` listener instead,
+ * so that BullMQ decides when a job has failed for good.
+ */
+export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logger) {
+  return async (job: Job<BacktestRequest>): Promise<void> => {
+    const id = job.id;
+    if (id === undefined) throw new Error("backtest job has no id");
+    const log = logger.child({ backtestId: id, attempt: job.attemptsMade + 1 });
+
+    // A job handed over after its first run already ended, or cancelled before it started,
+    // emits nothing more.
+    const before = await store.read(id);
+    if (before !== undefined && isTerminal(before.state)) return;
+    if (await store.isCancelRequested(id)) {
+      await store.emit({ type: "cancelled", id });
+      return;
+    }
+
+    let cancelled = false;
+    const poll = setInterval(() => {
+      store.isCancelRequested(id).then(
+        (requested) => (cancelled ||= requested),
+        () => undefined,
+      );
+    }, CANCEL_POLL_MS);
+
+    // Progress is sent without waiting: commands on one connection keep their order, and the
+    // terminal event below waits for all of them.
+    let lastProgress: Promise<unknown> = Promise.resolve();
+    log.info({ dataset: job.data.dataset, strategy: job.data.strategy }, "backtest started");
+    try {
+      const outcome = await executeBacktest(job.data, {
+        progress: (processed, total) => {
+          lastProgress = store.emit({ type: "progress", id, processed, total }).catch((err: unknown) => {
+            log.warn({ err }, "progress event not published");
+          });
+        },
+        isCancelled: () => cancelled,
+      });
+      await lastProgress;
+
+      if (outcome.status === "cancelled") {
+        await store.emit({ type: "cancelled", id });
+        log.info("backtest cancelled");
+        return;
+      }
+      await store.emit({ type: "completed", id, total: outcome.total, result: outcome.result });
+      log.info({ trades: outcome.result.stats.trades }, "backtest completed");
+    } finally {
+      clearInterval(poll);
+    }
+  };
+}

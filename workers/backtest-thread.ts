@@ -1,0 +1,37 @@
+/**
+ * Entry point of a worker thread that runs backtests for a web worker in single-host mode, one
+ * at a time, off the web worker's event loop.
+ */
+import { parentPort } from "node:worker_threads";
+
+import { executeBacktest } from "./execute-backtest";
+import { toFailure } from "./failure";
+import type { FromThread, ToThread } from "./thread-messages";
+
+const port = parentPort;
+if (port === null) throw new Error("backtest-thread must run as a worker thread");
+
+const cancelled = new Set<string>();
+
+function send(message: FromThread): void {
+  port?.postMessage(message);
+}
+
+async function run(id: string, message: Extract<ToThread, { type: "run" }>): Promise<void> {
+  try {
+    const outcome = await executeBacktest(message.request, {
+      progress: (processed, total) => send({ type: "progress", id, processed, total }),
+      isCancelled: () => cancelled.has(id),
+    });
+    send(outcome.status === "completed" ? { type: "completed", id, total: outcome.total, result: outcome.result } : { type: "cancelled", id });
+  } catch (err) {
+    send({ type: "failed", id, error: toFailure(err) });
+  } finally {
+    cancelled.delete(id);
+  }
+}
+
+port.on("message", (message: ToThread) => {
+  if (message.type === "cancel") cancelled.add(message.id);
+  if (message.type === "run") void run(message.id, message);
+});

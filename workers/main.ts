@@ -1,0 +1,83 @@
+/**
+ * Entry point of a job process (`npm run jobs`, or forked by the primary): BullMQ workers that
+ * run backtests. Needs Redis; in single-host mode the web workers run backtests themselves.
+ */
+import { Job, Worker } from "bullmq";
+
+import { exitOnConfigError } from "../src/config/exit-on-config-error";
+import { loadSettings } from "../src/config/settings";
+import { createShutdown, onTerminationSignals } from "../src/lifecycle/shutdown";
+import { createLogger } from "../src/logging/logger";
+import { BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../src/queues/backtest-queue";
+import type { BacktestRequest } from "../src/queues/backtest-request";
+import { RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
+import { createWorkerConnection } from "../src/redis/clients";
+import { redisConnectionForChild } from "../src/redis/child-connection";
+import { createBacktestProcessor } from "./backtest-processor";
+import { toFailure } from "./failure";
+
+const settings = exitOnConfigError(() => loadSettings(process.env));
+const logger = createLogger({
+  level: settings.logLevel,
+  role: "jobs",
+  instanceId: settings.instanceId,
+  secrets: settings.redis?.connection.password ? [settings.redis.connection.password] : [],
+});
+
+if (settings.redis === undefined) {
+  logger.fatal(
+    "job processes need Redis: set ConnectionStrings__Redis or REDIS_URL. Without Redis, npm start runs backtests in the web workers' threads.",
+  );
+  process.exit(1);
+}
+
+const connection = redisConnectionForChild(settings.redis.connection);
+const clientOptions = { connection, logger, maskedAddress: settings.redis.masked };
+const eventsConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:events" });
+const workerConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:worker" });
+const store = new RedisSnapshotStore(eventsConnection, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS });
+
+const worker = new Worker<BacktestRequest>(BACKTEST_QUEUE, createBacktestProcessor(store, logger), {
+  connection: workerConnection,
+  prefix: settings.redisPrefix,
+  concurrency: settings.jobConcurrency,
+  lockDuration: settings.lockDurationMs,
+  stalledInterval: settings.stalledIntervalMs,
+  maxStalledCount: MAX_STALLED_COUNT,
+});
+
+worker.on("failed", (job, err) => {
+  if (job?.id === undefined) return;
+  logger.warn({ err, backtestId: job.id }, "backtest failed");
+  store.emit({ type: "failed", id: job.id, error: toFailure(err) }).catch((emitErr: unknown) => {
+    logger.error({ err: emitErr, backtestId: job.id }, "failed event not published");
+  });
+});
+
+// A job that stalled more often than allowed is failed inside BullMQ's stalled check, which
+// emits no local `failed` event; its subscribers still need one.
+worker.on("stalled", (jobId) => {
+  logger.warn({ backtestId: jobId }, "backtest stalled; its job process died or froze");
+  void Job.fromId(worker, jobId)
+    .then(async (job) => ((await job?.getState()) === "failed" ? job : undefined))
+    .then((job) => {
+      if (job === undefined) return;
+      return store.emit({ type: "failed", id: jobId, error: { code: "internal", message: `backtest failed: ${job.failedReason}` } });
+    })
+    .catch((err: unknown) => logger.warn({ err, backtestId: jobId }, "stalled job check failed"));
+});
+worker.on("error", (err) => logger.error({ err }, "job worker error"));
+
+const shutdown = createShutdown(
+  [
+    // Waiting for running backtests could outlast the timeout; force-closing leaves their locks
+    // to expire, and BullMQ's stalled check hands them to another job process.
+    { name: "close job worker", run: () => worker.close(true) },
+    { name: "close Redis connections", run: () => void [eventsConnection, workerConnection].forEach((client) => client.disconnect()) },
+  ],
+  { timeoutMs: settings.shutdownTimeoutMs, logger, exit: (code) => process.exit(code) },
+);
+onTerminationSignals(shutdown, logger);
+process.on("disconnect", () => void shutdown("primary disconnected"));
+
+logger.info({ queue: BACKTEST_QUEUE, concurrency: settings.jobConcurrency, redis: settings.redis.masked }, "job process ready");
