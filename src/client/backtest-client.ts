@@ -1,0 +1,288 @@
+import { io, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import { z } from "zod";
+
+import { BACKTEST_NAMESPACE, type BacktestEvent, type BacktestSnapshot } from "../hubs/backtest-events";
+import { BacktestConnectionError, FollowStoppedError, describeError, toError } from "./errors";
+import { BacktestFollow } from "./follow";
+import type { BacktestSocket, Follow, FollowHandlers } from "./follow-types";
+import {
+  BACKTEST_EVENT_TYPES,
+  parseBacktestEvent,
+  parsePayload,
+  readPayloadId,
+  snapshotSchema,
+  type BacktestEventType,
+} from "./payloads";
+import { requestJson } from "./rest";
+
+export { BacktestApiError, BacktestConnectionError, BacktestProtocolError, FollowStoppedError } from "./errors";
+export type { Follow, FollowCounters, FollowHandlers, ResyncReason } from "./follow-types";
+
+export type TransportName = "websocket" | "polling";
+
+export type StrategyParamValue = number | string | boolean;
+
+/** Body of `POST /api/backtests`. Fields left out take the server's defaults. */
+export interface BacktestRequest {
+  /** Dataset id, e.g. `btcusdt-1h`. */
+  dataset: string;
+  /** Strategy id, e.g. `sma-cross`. */
+  strategy: string;
+  /** Strategy parameters, e.g. `{ fast: 10, slow: 30 }`. */
+  params?: Record<string, StrategyParamValue>;
+  /** Starting cash. */
+  cash?: number;
+  /** Commission per trade as a fraction of the traded value, e.g. 0.001 for 0.1%. */
+  commission?: number;
+  /** Whether orders may buy fractions of a unit. */
+  fractional?: boolean;
+  /** Whether a position still open after the last bar is closed there, so that it counts in the statistics. */
+  closeAtEnd?: boolean;
+  /** Replay pace in bars per second. Without it the server runs the backtest as fast as it can. */
+  barsPerSecond?: number;
+}
+
+export interface BacktestClientOptions {
+  /** Origin of the Backplane server, e.g. `http://localhost:3000`. Required. */
+  url: string;
+  /** socket.io transports in order of preference. Default: socket.io's, polling first, then upgrade to websocket. */
+  transports?: TransportName[];
+  /** More socket.io-client options, applied over the client's own. Default: none. */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+  /** Time in ms a REST request may take, body included, before it fails. Default: 10,000. */
+  requestTimeoutMs?: number;
+  /** Time in ms to wait for a subscribe acknowledgement before subscribing again. Default: 5,000. */
+  ackTimeoutMs?: number;
+  /** Delay in ms before a subscribe rejected with `unavailable` is retried. Default: 1,000. */
+  subscribeRetryDelayMs?: number;
+  /** Maximum consecutive subscribes that time out or get `unavailable` before a follow fails. Default: 3. */
+  maxSubscribeRetries?: number;
+}
+
+export interface BacktestClient {
+  /** The server origin, without a trailing slash. */
+  readonly url: string;
+  /** The `worker` of the last subscribe acknowledgement of any follow, or undefined before the first one. */
+  readonly worker: string | undefined;
+  /** Starts a backtest and returns its id. */
+  submit(request: BacktestRequest): Promise<string>;
+  get(id: string): Promise<BacktestSnapshot>;
+  /** Requests cancellation and returns the snapshot at that moment. A finished backtest gives a 409 conflict. */
+  cancel(id: string): Promise<BacktestSnapshot>;
+  /** Follows one backtest over the `/backtest` hub. The socket connects on the first call. */
+  follow(id: string, handlers?: FollowHandlers): Follow;
+  /** Stops every follow and disconnects the socket. Calling it again does nothing. */
+  close(): void;
+}
+
+const DEFAULT_SETTINGS = {
+  requestTimeoutMs: 10_000,
+  ackTimeoutMs: 5_000,
+  subscribeRetryDelayMs: 1_000,
+  maxSubscribeRetries: 3,
+};
+
+/** Reconnection stays on. socket.io-client 4.8 doubles the delay from 500 ms, with ±50% jitter, up to 5 s. */
+const RECONNECTION_OPTIONS: Partial<ManagerOptions> = {
+  reconnection: true,
+  reconnectionDelay: 500,
+  reconnectionDelayMax: 5_000,
+};
+
+const submitReplySchema = z.object({ id: z.string().min(1) });
+
+/**
+ * Creates a client of one Backplane server. Throws TypeError if `url` is not an http(s) origin.
+ * REST calls throw BacktestConnectionError when the server cannot be reached and BacktestApiError for error replies.
+ */
+export function createBacktestClient(options: BacktestClientOptions): BacktestClient {
+  const origin = parseOrigin(options.url);
+  const settings = resolveSettings(options);
+  const follows = new Map<string, Set<BacktestFollow>>();
+  let socket: BacktestSocket | undefined;
+  let lastWorker: string | undefined;
+  let closed = false;
+
+  function forEachFollow(action: (follow: BacktestFollow) => void): void {
+    // Copy first: an action may stop a follow, which removes it from the map.
+    const all = [...follows.values()].flatMap((set) => [...set]);
+    for (const follow of all) {
+      action(follow);
+    }
+  }
+
+  function removeFollow(follow: BacktestFollow): void {
+    const set = follows.get(follow.id);
+    if (set === undefined || !set.delete(follow) || set.size > 0) {
+      return;
+    }
+
+    // The room is left only when no other follow on this socket watches the same job.
+    follows.delete(follow.id);
+    if (socket?.connected) {
+      socket.emit("unsubscribe", { id: follow.id });
+    }
+  }
+
+  function routeEvent(type: BacktestEventType, payload: unknown): void {
+    let event: BacktestEvent;
+    try {
+      event = parseBacktestEvent(type, payload);
+    } catch (thrown) {
+      const error = toError(thrown);
+      const id = readPayloadId(payload);
+      const owners = id === undefined ? undefined : follows.get(id);
+      if (owners === undefined) {
+        // Without a readable id the event cannot be matched to a follow, so every follow gets a non-fatal error.
+        forEachFollow((follow) => follow.reportError(error));
+        return;
+      }
+      for (const follow of [...owners]) {
+        follow.fail(error);
+      }
+      return;
+    }
+
+    for (const follow of [...(follows.get(event.id) ?? [])]) {
+      follow.handleEvent(event);
+    }
+  }
+
+  function connectSocket(): BacktestSocket {
+    const created: BacktestSocket = io(`${origin}${BACKTEST_NAMESPACE}`, {
+      ...RECONNECTION_OPTIONS,
+      // Each client gets its own connection, so that closing one client never disconnects another.
+      forceNew: true,
+      ...(options.transports === undefined ? {} : { transports: options.transports }),
+      ...options.socketOptions,
+    });
+
+    created.on("connect", () => forEachFollow((follow) => follow.handleConnect()));
+    created.on("disconnect", (reason) => {
+      forEachFollow((follow) => follow.handleDisconnect());
+      // socket.io reconnects by itself after a lost transport, but not after the server closed the namespace.
+      if (reason === "io server disconnect") {
+        const error = new BacktestConnectionError(origin, "the server closed the socket.io connection");
+        forEachFollow((follow) => follow.fail(error));
+      }
+    });
+    created.on("connect_error", (cause) => {
+      const error = new BacktestConnectionError(origin, describeError(cause), { cause });
+      // socket.active is false when a server middleware rejected the connection, and socket.io does not retry then.
+      if (created.active) {
+        forEachFollow((follow) => follow.reportError(error));
+      } else {
+        forEachFollow((follow) => follow.fail(error));
+      }
+    });
+    for (const type of BACKTEST_EVENT_TYPES) {
+      created.on(type, (payload: unknown) => routeEvent(type, payload));
+    }
+    return created;
+  }
+
+  async function readSnapshot(method: "GET" | "DELETE", id: string): Promise<BacktestSnapshot> {
+    const path = `/api/backtests/${encodeURIComponent(id)}`;
+    const body = await requestJson(origin, { method, path }, settings.requestTimeoutMs);
+    return parsePayload(snapshotSchema, body, `${method} ${path} response`);
+  }
+
+  return {
+    url: origin,
+
+    get worker() {
+      return lastWorker;
+    },
+
+    async submit(request) {
+      const body = await requestJson(
+        origin,
+        { method: "POST", path: "/api/backtests", body: request },
+        settings.requestTimeoutMs,
+      );
+      return parsePayload(submitReplySchema, body, "POST /api/backtests response").id;
+    },
+
+    get(id) {
+      return readSnapshot("GET", id);
+    },
+
+    cancel(id) {
+      return readSnapshot("DELETE", id);
+    },
+
+    follow(id, handlers = {}) {
+      if (closed) {
+        throw new FollowStoppedError(`cannot follow backtest ${id}: the client is closed`);
+      }
+
+      socket ??= connectSocket();
+      const follow = new BacktestFollow(id, socket, handlers, {
+        ackTimeoutMs: settings.ackTimeoutMs,
+        subscribeRetryDelayMs: settings.subscribeRetryDelayMs,
+        maxSubscribeRetries: settings.maxSubscribeRetries,
+        onWorker: (worker) => {
+          lastWorker = worker;
+        },
+        onStop: removeFollow,
+      });
+
+      const set = follows.get(id) ?? new Set<BacktestFollow>();
+      set.add(follow);
+      follows.set(id, set);
+      follow.start();
+      return follow;
+    },
+
+    close() {
+      if (closed) {
+        return;
+      }
+      closed = true;
+
+      forEachFollow((follow) => follow.unsubscribe());
+      socket?.disconnect();
+    },
+  };
+}
+
+/** Returns the origin of an http(s) URL without a path, or throws TypeError naming the value. */
+function parseOrigin(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(
+      `invalid Backplane URL ${JSON.stringify(url)}: expected an origin such as http://localhost:3000`,
+    );
+  }
+
+  const hasOnlyOrigin = parsed.pathname === "/" && parsed.search === "" && parsed.hash === "";
+  if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || !hasOnlyOrigin) {
+    throw new TypeError(
+      `invalid Backplane URL ${JSON.stringify(url)}: expected an http or https origin without a path, ` +
+        "such as http://localhost:3000",
+    );
+  }
+  return parsed.origin;
+}
+
+type ClientSettings = Required<
+  Pick<BacktestClientOptions, "requestTimeoutMs" | "ackTimeoutMs" | "subscribeRetryDelayMs" | "maxSubscribeRetries">
+>;
+
+/** Fills in the defaults and throws TypeError for a timing option that is not a non-negative number. */
+function resolveSettings(options: BacktestClientOptions): ClientSettings {
+  const settings: ClientSettings = {
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_SETTINGS.requestTimeoutMs,
+    ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_SETTINGS.ackTimeoutMs,
+    subscribeRetryDelayMs: options.subscribeRetryDelayMs ?? DEFAULT_SETTINGS.subscribeRetryDelayMs,
+    maxSubscribeRetries: options.maxSubscribeRetries ?? DEFAULT_SETTINGS.maxSubscribeRetries,
+  };
+  for (const [name, value] of Object.entries(settings)) {
+    if (!Number.isFinite(value) || value < 0) {
+      throw new TypeError(`invalid client option ${name}: ${value}, expected a non-negative number`);
+    }
+  }
+  return settings;
+}
