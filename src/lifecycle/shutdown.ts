@@ -51,12 +51,17 @@ async function runSteps(steps: ShutdownStep[], options: ShutdownOptions, reason:
 
 /**
  * Runs the shutdown on the first SIGTERM or SIGINT and forces the exit on the second.
+ *
+ * A child of the primary (one with an IPC channel) only ever starts the shutdown: Ctrl-C signals
+ * the whole process group and the primary then signals its children again, so a child sees two
+ * signals in a normal stop. The primary bounds its children's shutdown with SIGKILL instead.
  */
 export function onTerminationSignals(shutdown: (reason: string) => Promise<void>, logger: Logger): void {
+  const forceOnSecondSignal = process.send === undefined;
   let received = 0;
   const handle = (signal: NodeJS.Signals) => {
     received += 1;
-    if (received > 1) {
+    if (received > 1 && forceOnSecondSignal) {
       logger.warn({ signal }, "second termination signal; exiting now");
       process.exit(1);
     }

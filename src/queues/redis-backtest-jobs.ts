@@ -98,6 +98,7 @@ export class RedisBacktestJobs implements BacktestJobs {
     });
     queue.on("error", (err) => this.options.logger.warn({ err }, "backtest queue error"));
     this.queue = queue;
+    this.options.logger.info({ redis: this.options.maskedAddress }, "backtest queue connected");
   }
 
   private requireQueue(): Queue<BacktestRequest> {

@@ -26,7 +26,9 @@ export function createApp(options: AppOptions): express.Express {
     res.setHeader("X-Backplane-Worker", options.workerLabel);
     next();
   });
-  app.use(express.json({ limit: MAX_JSON_BYTES }));
+  // strict: false lets a body such as "text" or 42 reach validation, which names what was
+  // expected; in strict mode body-parser reports valid JSON of the wrong type as "not valid JSON".
+  app.use(express.json({ limit: MAX_JSON_BYTES, strict: false }));
 
   app.use(healthRoutes(options.jobs));
   app.use(backtestRoutes(options.jobs));

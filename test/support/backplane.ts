@@ -11,7 +11,10 @@ export type LogLine = Record<string, unknown> & { msg?: string; role?: string; l
 export interface BackplaneOptions {
   env?: Record<string, string | undefined>;
   webWorkers?: number;
-  /** Resolve `start()` once this many web workers logged that they are ready. */
+  /**
+   * Resolve `start()` only once every web worker logged that it is ready and, with Redis
+   * configured, that its queue is connected. Default true.
+   */
   waitForWorkers?: boolean;
   entry?: string;
 }
@@ -40,6 +43,9 @@ export class BackplaneProcess {
     if (options.waitForWorkers !== false) {
       const workers = options.webWorkers ?? 2;
       await instance.waitFor(() => instance.count((line) => line.msg === "web worker ready") >= workers, 30_000, `${workers} web workers ready`);
+      if (options.env?.["REDIS_URL"] !== undefined || options.env?.["ConnectionStrings__Redis"] !== undefined) {
+        await instance.waitFor(() => instance.count((line) => line.msg === "backtest queue connected") >= workers, 30_000, `${workers} queues connected`);
+      }
     }
     return instance;
   }
