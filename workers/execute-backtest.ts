@@ -42,5 +42,5 @@ export async function executeBacktest(request: BacktestRequest, hooks: Execution
   );
 
   if (outcome.status === "cancelled") return { status: "cancelled" };
-  return { status: "completed", total, result: outcome.result as BacktestResult };
+  return { status: "completed", total, result: outcome.result };
 }

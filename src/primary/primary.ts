@@ -103,8 +103,9 @@ async function childEnvironment(settings: Settings, logger: ReturnType<typeof cr
     return env;
   }
 
-  const { connection, masked } = settings.redis;
+  const { connection, masked, variable } = settings.redis;
   logger.info({ redis: masked }, "Redis backplane enabled");
+  for (const warning of connection.warnings) logger.warn({ variable, warning }, "Redis connection string option ignored");
   const selected = await selectRedisHost(connection, { timeoutMs: connection.connectTimeoutMs ?? 2_000 });
   if (selected === undefined) {
     logger.warn(

@@ -66,14 +66,14 @@ export class LocalBacktestJobs implements BacktestJobs {
     const local = this.records.get(id);
     if (local !== undefined) return local.snapshot;
 
-    const answers = await this.askPeers<BacktestSnapshot | null>("backtest:snapshot", id);
+    const answers = await this.askPeers("backtest:snapshot", id);
     return answers.find((answer): answer is BacktestSnapshot => answer !== null && answer !== undefined);
   }
 
   async cancel(id: string): Promise<CancelOutcome> {
     if (this.records.has(id)) return this.cancelOwned(id);
 
-    const answers = await this.askPeers<CancelOutcome>("backtest:cancel", id);
+    const answers = await this.askPeers("backtest:cancel", id);
     return answers.find((answer) => answer !== undefined && answer.status !== "not_found") ?? { status: "not_found" };
   }
 
@@ -118,7 +118,7 @@ export class LocalBacktestJobs implements BacktestJobs {
     if (record === undefined || isTerminal(record.snapshot.state)) return;
 
     const snapshot = record.snapshot;
-    const event = { ...unnumbered, seq: snapshot.seq + 1 } as BacktestEvent;
+    const event: BacktestEvent = { ...unnumbered, seq: snapshot.seq + 1 };
     snapshot.seq = event.seq;
     switch (event.type) {
       case "progress":
@@ -147,17 +147,16 @@ export class LocalBacktestJobs implements BacktestJobs {
   }
 
   /** Asks every other web worker; answers that did not arrive in time are left out. */
-  private askPeers<T>(event: "backtest:snapshot" | "backtest:cancel", id: string): Promise<T[]> {
+  private askPeers(event: "backtest:snapshot", id: string): Promise<(BacktestSnapshot | null)[]>;
+  private askPeers(event: "backtest:cancel", id: string): Promise<CancelOutcome[]>;
+  private askPeers(event: "backtest:snapshot" | "backtest:cancel", id: string): Promise<unknown[]> {
     return new Promise((resolve) => {
-      const emit = this.namespace.serverSideEmit as unknown as (
-        name: string,
-        arg: string,
-        ack: (err: Error | null, answers: T[]) => void,
-      ) => void;
-      emit.call(this.namespace, event, id, (err, answers) => {
+      const done = (err: Error | null, answers: unknown[] | undefined) => {
         if (err) this.options.logger.warn({ err, backtestId: id, event }, "some web workers did not answer");
         resolve(answers ?? []);
-      });
+      };
+      if (event === "backtest:snapshot") this.namespace.serverSideEmit(event, id, done);
+      else this.namespace.serverSideEmit(event, id, done);
     });
   }
 }

@@ -51,14 +51,16 @@ export function runWebWorker(settings: Settings): void {
   const layer = settings.redis === undefined ? singleHostLayer(settings, logger) : redisLayer(settings, logger);
   // Express must be the server's request listener before socket.io attaches, so that socket.io
   // handles its own path and passes every other request on to express.
-  let app: ReturnType<typeof createApp> | undefined;
-  const httpServer = http.createServer((req, res) => app?.(req, res));
+  const handler: { app?: ReturnType<typeof createApp> } = {};
+  const httpServer = http.createServer((req, res) => {
+    handler.app?.(req, res);
+  });
   const io = new Server(httpServer, { serveClient: false, adapter: layer.adapter });
   const namespace: BacktestNamespace = io.of(BACKTEST_NAMESPACE);
   const jobs = layer.attach(namespace);
 
   registerBacktestHub(namespace, { jobs, workerLabel, logger });
-  app = createApp({ jobs, workerLabel, logger });
+  handler.app = createApp({ jobs, workerLabel, logger });
   setupStickyWorker(io);
 
   const shutdown = createShutdown(

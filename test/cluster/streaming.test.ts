@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { BacktestSnapshot } from "../../src/hubs/backtest-events";
+import type { BacktestEvent, BacktestSnapshot, SubscribeReply } from "../../src/hubs/backtest-events";
 import { BackplaneProcess } from "../support/backplane";
 import { expectExactlyOnce } from "../support/exactly-once";
 import { connectHub, eventually, getJson, postJson, recordEvents, subscribe, type HubSocket } from "../support/hub-client";
@@ -59,7 +59,7 @@ describe.each<Mode>([
     const { id } = submitted.body as { id: string };
 
     // One after the other, so that least-connection balancing alternates between the workers.
-    const subscribers = [];
+    const subscribers: { socket: HubSocket; events: BacktestEvent[]; reply: SubscribeReply }[] = [];
     for (let i = 0; i < SUBSCRIBERS; i += 1) {
       const socket = await connectHub(server.url, i % 2 === 0 ? ["websocket"] : ["polling"]);
       sockets.push(socket);

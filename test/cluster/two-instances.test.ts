@@ -56,7 +56,7 @@ describe.skipIf(!redisServerAvailable())("two instances sharing one Redis", () =
     expect(submitted.worker).toMatch(/^instance-a\//);
     const { id } = submitted.body as { id: string };
 
-    const followers = [];
+    const followers: Awaited<ReturnType<typeof follow>>[] = [];
     for (const instance of [instanceB, instanceB, instanceA, instanceA]) followers.push(await follow(instance, id));
     const labels = followers.map(({ reply }) => reply.worker);
     expect(new Set(labels.filter((label) => label.startsWith("instance-b/"))).size).toBe(2);

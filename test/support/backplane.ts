@@ -70,7 +70,7 @@ export class BackplaneProcess {
       RESPAWN_BACKOFF_MS: "200",
       ...this.options.env,
     };
-    const child = spawn(process.execPath, [this.options.entry ?? MAIN], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [this.options.entry ?? MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     this.exitCode = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
 

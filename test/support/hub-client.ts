@@ -26,7 +26,12 @@ export async function connectHub(url: string, transports?: Transport[]): Promise
 }
 
 export async function subscribe(socket: HubSocket, id: string): Promise<SubscribeReply | ErrorReply> {
-  return socket.timeout(10_000).emitWithAck("subscribe", { id });
+  return new Promise((resolve, reject) => {
+    socket.timeout(10_000).emit("subscribe", { id }, (err: Error | null, reply: SubscribeReply | ErrorReply) => {
+      if (err) reject(err);
+      else resolve(reply);
+    });
+  });
 }
 
 /**
