@@ -1,4 +1,4 @@
-import type { Job } from "bullmq";
+import { WaitingError, type Job } from "bullmq";
 import type { Logger } from "pino";
 
 import type { BacktestRequest } from "../src/queues/backtest-request";
@@ -8,13 +8,24 @@ import { executeBacktest } from "./execute-backtest";
 /** How often a running backtest checks Redis for a cancel request, in milliseconds. */
 const CANCEL_POLL_MS = 250;
 
+export interface BacktestProcessor {
+  (job: Job<BacktestRequest>, token?: string): Promise<void>;
+  /**
+   * Stops every running backtest between two chunks of bars and puts its job back in the wait
+   * list, so that another job process restarts it at once instead of after the lock expires.
+   */
+  drain(): void;
+}
+
 /**
  * Builds the BullMQ processor of backtest jobs. Events go through the snapshot store, which
  * numbers and publishes them; failures are emitted by the worker's `failed` listener instead,
  * so that BullMQ decides when a job has failed for good.
  */
-export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logger) {
-  return async (job: Job<BacktestRequest>): Promise<void> => {
+export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logger): BacktestProcessor {
+  let draining = false;
+
+  const processor = async (job: Job<BacktestRequest>, token?: string): Promise<void> => {
     const id = job.id;
     if (id === undefined) throw new Error("backtest job has no id");
     const log = logger.child({ backtestId: id, attempt: job.attemptsMade + 1 });
@@ -47,9 +58,15 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
             log.warn({ err }, "progress event not published");
           });
         },
-        isCancelled: () => cancelled,
+        isCancelled: () => cancelled || draining,
       });
       await lastProgress;
+
+      if (outcome.status === "cancelled" && draining && !cancelled) {
+        log.info("backtest handed back to the queue for another job process");
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
 
       if (outcome.status === "cancelled") {
         await store.emit({ type: "cancelled", id });
@@ -62,4 +79,10 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
       clearInterval(poll);
     }
   };
+
+  return Object.assign(processor, {
+    drain() {
+      draining = true;
+    },
+  });
 }

@@ -6,7 +6,7 @@ import { Job, Worker } from "bullmq";
 
 import { exitOnConfigError } from "../src/config/exit-on-config-error";
 import { loadSettings } from "../src/config/settings";
-import { createShutdown, onTerminationSignals } from "../src/lifecycle/shutdown";
+import { createShutdown, onFatalErrors, onTerminationSignals } from "../src/lifecycle/shutdown";
 import { createLogger } from "../src/logging/logger";
 import { BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../src/queues/backtest-queue";
 import type { BacktestRequest } from "../src/queues/backtest-request";
@@ -37,7 +37,8 @@ const eventsConnection = createWorkerConnection({ ...clientOptions, connectionNa
 const workerConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:worker" });
 const store = new RedisSnapshotStore(eventsConnection, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS });
 
-const worker = new Worker<BacktestRequest>(BACKTEST_QUEUE, createBacktestProcessor(store, logger), {
+const processor = createBacktestProcessor(store, logger);
+const worker = new Worker<BacktestRequest>(BACKTEST_QUEUE, processor, {
   connection: workerConnection,
   prefix: settings.redisPrefix,
   concurrency: settings.jobConcurrency,
@@ -70,14 +71,22 @@ worker.on("error", (err) => logger.error({ err }, "job worker error"));
 
 const shutdown = createShutdown(
   [
-    // Waiting for running backtests could outlast the timeout; force-closing leaves their locks
-    // to expire, and BullMQ's stalled check hands them to another job process.
-    { name: "close job worker", run: () => worker.close(true) },
+    // Running backtests stop at their next chunk and go back to the wait list, so close() only
+    // waits that long. When Redis is unreachable close() can hang; the timeout then forces the
+    // exit, and BullMQ's stalled check hands the jobs over once their locks expire.
+    {
+      name: "close job worker",
+      run: async () => {
+        processor.drain();
+        await worker.close();
+      },
+    },
     { name: "close Redis connections", run: () => void [eventsConnection, workerConnection].forEach((client) => client.disconnect()) },
   ],
   { timeoutMs: settings.shutdownTimeoutMs, logger, exit: (code) => process.exit(code) },
 );
 onTerminationSignals(shutdown, logger);
+onFatalErrors(shutdown, logger);
 process.on("disconnect", () => void shutdown("primary disconnected"));
 
 logger.info({ queue: BACKTEST_QUEUE, concurrency: settings.jobConcurrency, redis: settings.redis.masked }, "job process ready");

@@ -71,12 +71,26 @@ async function resyncFollowedBacktests(options: RedisRelayOptions): Promise<void
   logger.info({ backtests: ids.length }, "resynchronising followed backtests after Redis reconnect");
 
   for (const id of ids) {
+    const snapshot = await readWithRetry(options, id);
+    const event = snapshot === undefined ? undefined : eventOfSnapshot(snapshot);
+    if (event !== undefined) emitLocally(namespace, event);
+  }
+}
+
+/** Attempts at reading a snapshot after a reconnect; the reading connection may still be reconnecting. */
+const RESYNC_ATTEMPTS = 10;
+const RESYNC_RETRY_DELAY_MS = 500;
+
+async function readWithRetry(options: RedisRelayOptions, id: string): Promise<BacktestSnapshot | undefined> {
+  for (let attempt = 1; ; attempt += 1) {
     try {
-      const snapshot = await options.readSnapshot(id);
-      const event = snapshot === undefined ? undefined : eventOfSnapshot(snapshot);
-      if (event !== undefined) emitLocally(namespace, event);
+      return await options.readSnapshot(id);
     } catch (err) {
-      logger.warn({ err, backtestId: id }, "resync of a followed backtest failed");
+      if (attempt >= RESYNC_ATTEMPTS) {
+        options.logger.warn({ err, backtestId: id, attempts: attempt }, "resync of a followed backtest failed");
+        return undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, RESYNC_RETRY_DELAY_MS));
     }
   }
 }
