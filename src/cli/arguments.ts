@@ -31,7 +31,8 @@ Options:
   --fractional           allow orders for fractions of a unit (default for datasets whose id starts with ${FRACTIONAL_DATASET_PREFIX})
   --no-fractional        trade whole units only (default for other datasets)
   --bars-per-second N    replay pace in bars per second (default: as fast as the server can run)
-  --transports LIST      socket.io transports, comma-separated: websocket, polling (default: polling, then upgrade to websocket)
+  --transports LIST      socket.io transports, comma-separated: websocket, polling (default: the server's list from
+                         GET /api/client-config; a server without that route gets polling, then upgrade to websocket)
   --json                 print the whole result as JSON instead of the statistics table
   -h, --help             print this help
 
@@ -47,7 +48,7 @@ export class UsageError extends Error {
 export interface BacktestCommand {
   url: string;
   request: BacktestRequest;
-  /** Undefined keeps socket.io's default. */
+  /** Undefined uses the list of the server's `GET /api/client-config`. */
   transports: TransportName[] | undefined;
   json: boolean;
 }

@@ -49,7 +49,8 @@ export async function main(args: string[]): Promise<number> {
     client = createBacktestClient({
       url: command.url,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      ...(command.transports === undefined ? {} : { transports: command.transports }),
+      // Without --transports, the server names them: websocket only when it may run as several instances.
+      transports: command.transports ?? "server",
     });
   } catch (error) {
     // createBacktestClient throws TypeError for a --url that is not an http(s) origin.

@@ -2,7 +2,8 @@ import { io, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import { z } from "zod";
 
 import { BACKTEST_NAMESPACE, type BacktestEvent, type BacktestSnapshot } from "../hubs/backtest-events";
-import { BacktestConnectionError, FollowStoppedError, describeError, toError } from "./errors";
+import { CLIENT_CONFIG_PATH, clientConfigSchema, type ClientConfig, type TransportName } from "./client-config";
+import { BacktestApiError, BacktestConnectionError, FollowStoppedError, describeError, toError } from "./errors";
 import { BacktestFollow } from "./follow";
 import type { BacktestSocket, Follow, FollowHandlers } from "./follow-types";
 import {
@@ -17,8 +18,7 @@ import { requestJson } from "./rest";
 
 export { BacktestApiError, BacktestConnectionError, BacktestProtocolError, FollowStoppedError } from "./errors";
 export type { Follow, FollowCounters, FollowHandlers, ResyncReason } from "./follow-types";
-
-export type TransportName = "websocket" | "polling";
+export type { ClientConfig, TransportName } from "./client-config";
 
 export type StrategyParamValue = number | string | boolean;
 
@@ -45,8 +45,12 @@ export interface BacktestRequest {
 export interface BacktestClientOptions {
   /** Origin of the Backplane server, e.g. `http://localhost:3000`. Required. */
   url: string;
-  /** socket.io transports in order of preference. Default: socket.io's, polling first, then upgrade to websocket. */
-  transports?: TransportName[];
+  /**
+   * socket.io transports in order of preference, or "server" to use the list of the server's
+   * `GET /api/client-config`, read before the socket connects. Default: socket.io's, polling first, then upgrade
+   * to websocket.
+   */
+  transports?: TransportName[] | "server";
   /** More socket.io-client options, applied over the client's own. Default: none. */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
   /** Time in ms a REST request may take, body included, before it fails. Default: 10,000. */
@@ -149,12 +153,15 @@ export function createBacktestClient(options: BacktestClientOptions): BacktestCl
   }
 
   function connectSocket(): BacktestSocket {
+    const transportsFromServer = options.transports === "server";
     const created: BacktestSocket = io(`${origin}${BACKTEST_NAMESPACE}`, {
       ...RECONNECTION_OPTIONS,
       // Each client gets its own connection, so that closing one client never disconnects another.
       forceNew: true,
-      ...(options.transports === undefined ? {} : { transports: options.transports }),
+      ...(Array.isArray(options.transports) ? { transports: options.transports } : {}),
       ...options.socketOptions,
+      // With "server", the socket connects once the server has named its transports.
+      ...(transportsFromServer ? { autoConnect: false } : {}),
     });
 
     created.on("connect", () => forEachFollow((follow) => follow.handleConnect()));
@@ -178,7 +185,40 @@ export function createBacktestClient(options: BacktestClientOptions): BacktestCl
     for (const type of BACKTEST_EVENT_TYPES) {
       created.on(type, (payload: unknown) => routeEvent(type, payload));
     }
+    if (transportsFromServer) {
+      void connectWithServerTransports(created);
+    }
     return created;
+  }
+
+  /**
+   * Reads the server's client config and connects `created` with its transports. When the config cannot be read,
+   * every follow fails, because a guessed transport could loop on `Session ID unknown` behind a load balancer
+   * without sticky sessions. The next follow then creates a new socket and reads the config again.
+   */
+  async function connectWithServerTransports(created: BacktestSocket): Promise<void> {
+    let config: ClientConfig | undefined;
+    try {
+      config = await fetchClientConfig(origin, { requestTimeoutMs: settings.requestTimeoutMs });
+    } catch (thrown) {
+      if (socket === created) {
+        socket = undefined;
+      }
+      created.close();
+      const error = toError(thrown);
+      forEachFollow((follow) => follow.fail(error));
+      return;
+    }
+
+    if (closed || socket !== created) {
+      return;
+    }
+    // The manager reads its options when it opens the connection, so this applies to the first connect and to
+    // every reconnect.
+    if (config !== undefined) {
+      created.io.opts.transports = config.transports;
+    }
+    created.connect();
   }
 
   async function readSnapshot(method: "GET" | "DELETE", id: string): Promise<BacktestSnapshot> {
@@ -244,6 +284,35 @@ export function createBacktestClient(options: BacktestClientOptions): BacktestCl
       socket?.disconnect();
     },
   };
+}
+
+/**
+ * Reads `GET /api/client-config` of the Backplane server at `url`, an http(s) origin. Resolves to undefined when
+ * the server returns 404, as a server older than the route does, so that the caller keeps socket.io's default
+ * transports.
+ *
+ * @throws TypeError if `url` is not an http(s) origin; BacktestConnectionError, BacktestApiError or
+ *   BacktestProtocolError as the REST methods of the client do.
+ */
+export async function fetchClientConfig(
+  url: string,
+  options: { requestTimeoutMs?: number } = {},
+): Promise<ClientConfig | undefined> {
+  const origin = parseOrigin(url);
+  let body: unknown;
+  try {
+    body = await requestJson(
+      origin,
+      { method: "GET", path: CLIENT_CONFIG_PATH },
+      options.requestTimeoutMs ?? DEFAULT_SETTINGS.requestTimeoutMs,
+    );
+  } catch (error) {
+    if (error instanceof BacktestApiError && error.status === 404) {
+      return undefined;
+    }
+    throw error;
+  }
+  return parsePayload(clientConfigSchema, body, `GET ${CLIENT_CONFIG_PATH} response`);
 }
 
 /** Returns the origin of an http(s) URL without a path, or throws TypeError naming the value. */

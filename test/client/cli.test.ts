@@ -349,6 +349,7 @@ describe("backtest CLI run", () => {
     expect(run.code).toBe(130);
     expect(server.requests.map((request) => `${request.method} ${request.path}`)).toEqual([
       "POST /api/backtests",
+      "GET /api/client-config",
       "DELETE /api/backtests/bt-1",
     ]);
     expect(run.stderr).toContain("interrupted: cancelling backtest bt-1");
