@@ -1,4 +1,4 @@
-import { loadDataset } from "../src/data/datasets";
+import { loadCandles } from "../src/data/datasets";
 import { runBacktest } from "../src/engine/run";
 import type { BacktestResult } from "../src/hubs/backtest-events";
 import type { BacktestRequest } from "../src/queues/backtest-request";
@@ -18,7 +18,7 @@ export type ExecutionOutcome =
  * single-host mode. Input errors throw the engine's `EngineInputError`.
  */
 export async function executeBacktest(request: BacktestRequest, hooks: ExecutionHooks): Promise<ExecutionOutcome> {
-  const candles = await loadDataset(request.dataset);
+  const candles = await loadCandles(request.dataset, request.resample);
   const total = candles.length;
   hooks.progress(0, total);
 

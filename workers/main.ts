@@ -1,22 +1,27 @@
 /**
  * Entry point of a job process (`npm run jobs`, or forked by the primary): BullMQ workers that
- * run backtests. Needs Redis; in single-host mode the web workers run backtests themselves.
+ * run backtests and the chunks of parameter sweeps. Needs Redis; in single-host mode the web
+ * workers run both themselves.
  */
 import { Job, Worker } from "bullmq";
 
 import { exitOnConfigError } from "../src/config/exit-on-config-error";
 import { loadSettings } from "../src/config/settings";
+import { configureDataDirectory } from "../src/data/uploads/upload-store";
 import { createShutdown, onFatalErrors, onTerminationSignals } from "../src/lifecycle/shutdown";
 import { createLogger } from "../src/logging/logger";
 import { BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../src/queues/backtest-queue";
 import type { BacktestRequest } from "../src/queues/backtest-request";
 import { RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
+import { RedisSweepStore } from "../src/queues/redis-sweep-store";
 import { createWorkerConnection } from "../src/redis/clients";
 import { redisConnectionForChild } from "../src/redis/child-connection";
 import { createBacktestProcessor } from "./backtest-processor";
 import { toFailure } from "./failure";
+import { startSweepWorkers } from "./sweep-workers";
 
 const settings = exitOnConfigError(() => loadSettings(process.env));
+configureDataDirectory(settings.dataDir);
 const logger = createLogger({
   level: settings.logLevel,
   role: "jobs",
@@ -35,6 +40,7 @@ const connection = redisConnectionForChild(settings.redis.connection);
 const clientOptions = { connection, logger, maskedAddress: settings.redis.masked };
 const eventsConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:events" });
 const workerConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:worker" });
+const sweepConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:sweeps" });
 const store = new RedisSnapshotStore(eventsConnection, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS });
 
 const processor = createBacktestProcessor(store, logger);
@@ -69,6 +75,17 @@ worker.on("stalled", (jobId) => {
 });
 worker.on("error", (err) => logger.error({ err }, "job worker error"));
 
+const sweepWorkers = startSweepWorkers({
+  connection: sweepConnection,
+  snapshots: store,
+  sweeps: new RedisSweepStore(eventsConnection, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS }),
+  prefix: settings.redisPrefix,
+  concurrency: settings.jobConcurrency,
+  lockDurationMs: settings.lockDurationMs,
+  stalledIntervalMs: settings.stalledIntervalMs,
+  logger,
+});
+
 const shutdown = createShutdown(
   [
     // Running backtests stop at their next chunk and go back to the wait list, so close() only
@@ -81,7 +98,8 @@ const shutdown = createShutdown(
         await worker.close();
       },
     },
-    { name: "close Redis connections", run: () => void [eventsConnection, workerConnection].forEach((client) => client.disconnect()) },
+    { name: "close sweep workers", run: () => sweepWorkers.close() },
+    { name: "close Redis connections", run: () => void [eventsConnection, workerConnection, sweepConnection].forEach((client) => client.disconnect()) },
   ],
   { timeoutMs: settings.shutdownTimeoutMs, logger, exit: (code) => process.exit(code) },
 );

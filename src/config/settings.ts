@@ -4,9 +4,12 @@
  */
 import { isIP } from "node:net";
 import os from "node:os";
+import path from "node:path";
 
 import { z } from "zod";
 
+import { TRANSPORT_NAMES, type TransportName } from "../client/client-config";
+import { DEFAULT_DATA_DIR } from "../data/uploads/upload-store";
 import { LOG_LEVELS, type LogLevel } from "../logging/logger";
 import { ConfigError, type ConfigIssue } from "./config-error";
 import { type RedisConnection, maskRedisConnectionString, parseRedisConnectionString } from "./redis-connection-string";
@@ -15,6 +18,12 @@ import { type RedisConnection, maskRedisConnectionString, parseRedisConnectionSt
 export const REDIS_VARIABLES = ["ConnectionStrings__Redis", "REDIS_URL"] as const;
 
 export type RedisVariable = (typeof REDIS_VARIABLES)[number];
+
+/**
+ * The socket.io transports that `GET /api/client-config` names: a list in order of preference, or "auto", which
+ * the route resolves to websocket only with Redis and to polling then websocket without it.
+ */
+export type ClientTransports = "auto" | TransportName[];
 
 export interface RedisSettings {
   /** The variable the connection string was read from. */
@@ -66,6 +75,22 @@ export interface Settings {
    */
   redisPrefix: string;
   /**
+   * DATA_DIR: folder of uploaded datasets (in its `uploads/` subfolder), resolved against the working
+   * directory. Every web worker, job process and instance must see the same folder: a persistent
+   * volume on one host, a shared filesystem across hosts. Default `.data`.
+   */
+  dataDir: string;
+  /** MAX_UPLOAD_BYTES: largest dataset upload, counted as sent and again after gunzip. Default 536870912 (512 MiB). */
+  maxUploadBytes: number;
+  /**
+   * CLIENT_TRANSPORTS: the socket.io transports that `GET /api/client-config` returns for the web UI and the CLI.
+   * Default "auto": websocket only when Redis is configured, because Redis means several instances may share the
+   * traffic, and a load balancer without sticky sessions sends a polling client's requests to instances that do
+   * not know its session. Without Redis it is polling then websocket, since one primary balances every connection
+   * stickily.
+   */
+  clientTransports: ClientTransports;
+  /**
    * ConnectionStrings__Redis, then REDIS_URL: the Redis connection, in the URL or StackExchange.Redis
    * form. Undefined when both are unset or empty.
    */
@@ -99,6 +124,25 @@ function wholeNumber(min: number, max: number): z.ZodType<number, string> {
 const IDENTIFIER = /^[A-Za-z0-9._-]+$/;
 
 const HOST_NAME = /^[A-Za-z0-9._-]+$/;
+
+/** "auto", or transport names separated by commas, each known and given once, in order of preference. */
+const CLIENT_TRANSPORTS_SCHEMA: z.ZodType<ClientTransports, string> = z
+  .string()
+  .transform((value) => value.toLowerCase())
+  .pipe(
+    z.union([
+      z.literal("auto"),
+      z
+        .string()
+        .transform((value) => value.split(",").map((name) => name.trim()))
+        .pipe(
+          z
+            .array(z.enum(TRANSPORT_NAMES))
+            .min(1)
+            .refine((names) => new Set(names).size === names.length),
+        ),
+    ]),
+  );
 
 const SPECS: { [K in Exclude<keyof Settings, "redis">]: SettingSpec<Settings[K]> } = {
   port: {
@@ -208,6 +252,35 @@ const SPECS: { [K in Exclude<keyof Settings, "redis">]: SettingSpec<Settings[K]>
     defaultText: "backplane",
     meaning: "prefix of every Redis key and queue name of ours",
   },
+  dataDir: {
+    variable: "DATA_DIR",
+    schema: z
+      .string()
+      .max(4096)
+      .transform((value) => path.resolve(value)),
+    expected: "a folder path, absolute or relative to the working directory",
+    defaultValue: () => path.resolve(DEFAULT_DATA_DIR),
+    defaultText: "`.data` in the working directory",
+    meaning: "folder of uploaded datasets; share it between every process and instance",
+  },
+  maxUploadBytes: {
+    variable: "MAX_UPLOAD_BYTES",
+    schema: wholeNumber(1, Number.MAX_SAFE_INTEGER),
+    expected: "a whole number of bytes greater than 0",
+    defaultValue: () => 512 * 1024 * 1024,
+    defaultText: "536870912 (512 MiB)",
+    meaning: "largest dataset upload, counted as sent and again after gunzip",
+  },
+  clientTransports: {
+    variable: "CLIENT_TRANSPORTS",
+    schema: CLIENT_TRANSPORTS_SCHEMA,
+    expected:
+      "auto, or websocket and polling in order of preference, comma-separated, such as websocket or polling,websocket",
+    defaultValue: () => "auto",
+    defaultText: "auto",
+    meaning:
+      "socket.io transports that `GET /api/client-config` returns to clients; auto is websocket with Redis configured, else polling,websocket",
+  },
 };
 
 /** Every variable with its default and meaning, in the order of Settings, for the README. */
@@ -245,6 +318,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     stalledIntervalMs: read(SPECS.stalledIntervalMs),
     instanceId: read(SPECS.instanceId),
     redisPrefix: read(SPECS.redisPrefix),
+    dataDir: read(SPECS.dataDir),
+    maxUploadBytes: read(SPECS.maxUploadBytes),
+    clientTransports: read(SPECS.clientTransports),
     redis: readRedisSettings(env, issues),
   };
 

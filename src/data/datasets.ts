@@ -3,6 +3,8 @@ import path from "node:path";
 
 import { type Candles, isoTime } from "./candles";
 import { loadCandleCsv } from "./csv";
+import { resampleChecked, timeframeMs } from "./resample";
+import { type UploadedDatasetInfo, hasUpload, listUploads, readUploadMeta, readUploadMetaSync, uploadCandleFile } from "./uploads/upload-store";
 
 /** A dataset shipped in the repository's `data/` folder. */
 export interface DatasetDefinition {
@@ -14,7 +16,7 @@ export interface DatasetDefinition {
   timeframe: string;
 }
 
-/** A dataset as `GET /api/datasets` lists it, with figures read from the loaded file. */
+/** A shipped dataset as `GET /api/datasets` lists it, with figures read from the loaded file. */
 export interface DatasetInfo {
   id: string;
   symbol: string;
@@ -31,7 +33,7 @@ export class DatasetNotFoundError extends Error {
   override readonly name = "DatasetNotFoundError";
 
   constructor(readonly id: string) {
-    super(`Dataset "${id}" not found: use one of ${DATASETS.map((dataset) => dataset.id).join(", ")}`);
+    super(`Dataset "${id}" not found: use one of ${DATASETS.map((dataset) => dataset.id).join(", ")} or an uploaded dataset's id`);
   }
 }
 
@@ -74,34 +76,91 @@ export function datasetDefinitions(): readonly DatasetDefinition[] {
   return DATASETS;
 }
 
+/** Returns whether a shipped or uploaded dataset has this id. */
 export function hasDataset(id: string): boolean {
+  return isShipped(id) || hasUpload(id);
+}
+
+export function isShipped(id: string): boolean {
   return DATASETS.some((dataset) => dataset.id === id);
 }
 
 /**
- * Loads a shipped dataset, parsing its file once per process. Throws `DatasetNotFoundError` for an
- * unknown id. A failed load is not cached, so a later call tries again.
+ * Loads a shipped or uploaded dataset, parsing its file once per process. Throws
+ * `DatasetNotFoundError` for an unknown id. A failed load is not cached, so a later call tries
+ * again.
+ * NOTE: parsed candles stay cached for the life of the process, uploaded ones included. A
+ * process that serves many large uploads grows by about 48 bytes per row of each one it loads.
  */
 export function loadDataset(id: string): Promise<Candles> {
-  const definition = DATASETS.find((dataset) => dataset.id === id);
-  if (definition === undefined) return Promise.reject(new DatasetNotFoundError(id));
-
   let pending = cache.get(id);
   if (pending === undefined) {
-    pending = loadCandleCsv(path.join(datasetDirectory(), definition.file));
+    pending = readDatasetFile(id);
     cache.set(id, pending);
     pending.catch(() => cache.delete(id));
   }
   return pending;
 }
 
+async function readDatasetFile(id: string): Promise<Candles> {
+  const definition = DATASETS.find((dataset) => dataset.id === id);
+  if (definition !== undefined) return loadCandleCsv(path.join(datasetDirectory(), definition.file));
+
+  const meta = await readUploadMeta(id);
+  if (meta === undefined) throw new DatasetNotFoundError(id);
+  return loadCandleCsv(uploadCandleFile(meta));
+}
+
+/** Resampled candles by `<id>@<timeframe>`; a few at most, since only five targets exist. */
+const resampledCache = new Map<string, Promise<Candles>>();
+
 /**
- * Lists the shipped datasets with their row counts and time ranges. The first call reads and
- * parses every file, and later calls reuse the figures. Listing keeps no candles in memory beyond
- * those that `loadDataset` has already cached.
+ * Loads a dataset as `loadDataset` does and, with `resample`, aggregates it to that timeframe
+ * (see `resampleCandles`), once per process and target. Throws `EngineInputError` on field
+ * `resample` when the target is not supported or shorter than the dataset's interval.
  */
-export async function listDatasets(): Promise<DatasetInfo[]> {
-  return Promise.all(DATASETS.map((definition) => datasetInfo(definition)));
+export function loadCandles(id: string, resample?: string): Promise<Candles> {
+  if (resample === undefined) return loadDataset(id);
+
+  const key = `${id}@${resample}`;
+  let pending = resampledCache.get(key);
+  if (pending === undefined) {
+    pending = loadDataset(id).then((candles) => resampleChecked(candles, datasetIntervalMs(id) ?? 0, resample));
+    resampledCache.set(key, pending);
+    pending.catch(() => resampledCache.delete(key));
+  }
+  return pending;
+}
+
+/**
+ * Returns the bar interval of a dataset in milliseconds: the declared timeframe of a shipped one, the
+ * measured modal interval of an uploaded one. Undefined for an unknown id.
+ */
+export function datasetIntervalMs(id: string): number | undefined {
+  const definition = DATASETS.find((dataset) => dataset.id === id);
+  if (definition !== undefined) return timeframeMs(definition.timeframe);
+
+  const meta = readUploadMetaSync(id);
+  if (meta === undefined) return undefined;
+  return meta.intervalMs ?? timeframeMs(meta.timeframe);
+}
+
+/** Returns the number of rows of a dataset from its listing figures, or undefined for an unknown id. */
+export async function datasetRows(id: string): Promise<number | undefined> {
+  const definition = DATASETS.find((dataset) => dataset.id === id);
+  if (definition !== undefined) return (await datasetInfo(definition)).rows;
+  return (await readUploadMeta(id))?.rows;
+}
+
+/**
+ * Lists the shipped datasets, then the uploaded ones, with their row counts and time ranges. The
+ * first call reads and parses every shipped file, and later calls reuse the figures. The uploads
+ * folder is read anew on each call, so that uploads through other processes appear. Listing keeps no candles in memory beyond those that `loadDataset` has
+ * already cached.
+ */
+export async function listDatasets(): Promise<(DatasetInfo | UploadedDatasetInfo)[]> {
+  const [shipped, uploaded] = await Promise.all([Promise.all(DATASETS.map((definition) => datasetInfo(definition))), listUploads()]);
+  return [...shipped, ...uploaded];
 }
 
 function datasetInfo(definition: DatasetDefinition): Promise<DatasetInfo> {

@@ -50,6 +50,41 @@ export interface BacktestResult {
   stats: BacktestStats;
   trades: TradeRecord[];
   equity?: unknown;
+  /** Only in the result of a parameter sweep, whose other fields are those of its best combination. */
+  sweep?: SweepSummary;
+}
+
+/** One backtested combination of a parameter sweep. */
+export interface SweepEntry {
+  /** Position of the combination in the grid, from 0, with the last grid parameter varying fastest. */
+  index: number;
+  /** The grid's values for this combination; fixed parameters are not repeated. */
+  params: Record<string, number | string | boolean>;
+  /** The numeric statistics of its backtest, null where a statistic is undefined. */
+  stats: Record<string, number | null>;
+}
+
+/** A combination that the strategy rejected, with the reason. */
+export interface SweepInvalidExample {
+  params: Record<string, number | string | boolean>;
+  reason: string;
+}
+
+/** Findings of a completed parameter sweep. */
+export interface SweepSummary {
+  /** The statistic that ranks the combinations. */
+  rankBy: string;
+  order: "desc" | "asc";
+  /** Combinations in the grid. */
+  combinations: number;
+  /** Combinations backtested. */
+  evaluated: number;
+  /** Combinations skipped because the strategy rejected their parameters. */
+  invalid: number;
+  /** At most five skipped combinations, in grid order. */
+  invalidExamples: SweepInvalidExample[];
+  /** The best combinations, best first, at most 100; a null statistic ranks last. */
+  ranking: SweepEntry[];
 }
 
 /** What `GET /api/backtests/:id` returns and what a subscribe ack carries. */
@@ -61,11 +96,15 @@ export interface BacktestSnapshot {
   progress: Progress;
   result?: BacktestResult;
   error?: ErrorBody;
+  /** For a parameter sweep, the best five combinations of its latest progress event. */
+  best?: SweepEntry[];
 }
 
 export interface ProgressEvent extends Progress {
   id: string;
   seq: number;
+  /** For a parameter sweep, where progress counts combinations: the best five so far, best first. */
+  best?: SweepEntry[];
 }
 
 export interface CompletedEvent {

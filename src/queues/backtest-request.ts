@@ -1,5 +1,6 @@
 import { z } from "zod";
 
+import { RESAMPLE_TIMEFRAMES } from "../data/resample";
 import { validationFailed, type ApiError } from "../web/errors";
 
 /** Upper bound of `barsPerSecond`; above it pacing would not be noticeable anyway. */
@@ -15,6 +16,8 @@ export const backtestRequestSchema = z
     fractional: z.boolean().default(false),
     closeAtEnd: z.boolean().default(true),
     barsPerSecond: z.number().positive().max(MAX_BARS_PER_SECOND).optional(),
+    /** Aggregate the dataset's candles to this interval before the run. */
+    resample: z.enum(RESAMPLE_TIMEFRAMES).optional(),
   })
   .strict();
 

@@ -4,7 +4,11 @@ import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 
 import type { BacktestRequest } from "./backtest-request";
+import type { SweepChunk, SweepRequest } from "./sweep-request";
 import type { FromThread, ToThread } from "../../workers/thread-messages";
+
+/** A message that starts work on a thread: a backtest or a chunk of a sweep. */
+type RunMessage = Extract<ToThread, { type: "run" | "run-chunk" }>;
 
 /** Compiled entry of the backtest thread, next to this file's compiled output. */
 const THREAD_ENTRY = path.resolve(__dirname, "../../workers/backtest-thread.js");
@@ -27,7 +31,7 @@ interface Slot {
  */
 export class BacktestThreadPool {
   private readonly slots: Slot[] = [];
-  private readonly waiting: { id: string; request: BacktestRequest }[] = [];
+  private readonly waiting: RunMessage[] = [];
   private closing = false;
 
   constructor(private readonly options: ThreadPoolOptions) {
@@ -35,7 +39,13 @@ export class BacktestThreadPool {
   }
 
   run(id: string, request: BacktestRequest): void {
-    this.waiting.push({ id, request });
+    this.waiting.push({ type: "run", id, request });
+    this.dispatch();
+  }
+
+  /** Queues one chunk of a sweep; it ends with a `chunk-completed`, `failed` or `cancelled` message. */
+  runChunk(id: string, request: SweepRequest, chunk: SweepChunk): void {
+    this.waiting.push({ type: "run-chunk", id, request, chunk });
     this.dispatch();
   }
 
@@ -96,7 +106,7 @@ export class BacktestThreadPool {
       const next = this.waiting.shift();
       if (next === undefined) return;
       slot.runningId = next.id;
-      slot.thread.postMessage({ type: "run", id: next.id, request: next.request } satisfies ToThread);
+      slot.thread.postMessage(next satisfies ToThread);
     }
   }
 }

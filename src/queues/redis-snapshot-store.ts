@@ -7,6 +7,7 @@ import {
   type BacktestSnapshot,
   type BacktestState,
   type ErrorBody,
+  type SweepEntry,
 } from "../hubs/backtest-events";
 import { toProgress } from "./progress";
 
@@ -29,18 +30,27 @@ declare module "ioredis" {
  * Applies one event to a snapshot hash and publishes it, atomically, so that the order of `seq`
  * is the order of publication. Once the snapshot is terminal, every later event is dropped
  * (returns -1): a retried or stalled job can never emit a second `completed`.
+ * A progress event may carry a payload, a sweep's `best` list. Sweep chunks finish on several
+ * job processes at once, so such an event that counts fewer items than the snapshot already
+ * does is stale and dropped (returns -2). The snapshot's newer count already includes its work.
  * The message is built by concatenation so the result JSON is embedded as is, not re-encoded.
  */
 const EMIT_EVENT_LUA = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'completed' or state == 'failed' or state == 'cancelled' then return -1 end
 local kind, id, processed, total, payload, channel, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+if kind == 'progress' and payload ~= '' and tonumber(processed) < tonumber(redis.call('HGET', KEYS[1], 'processed') or '0') then return -2 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local head = '{"type":"' .. kind .. '","id":"' .. id .. '","seq":' .. seq
 local message
 if kind == 'progress' then
   redis.call('HSET', KEYS[1], 'state', 'running', 'processed', processed, 'total', total)
-  message = head .. ',"processed":' .. processed .. ',"total":' .. total .. '}'
+  message = head .. ',"processed":' .. processed .. ',"total":' .. total
+  if payload ~= '' then
+    redis.call('HSET', KEYS[1], 'best', payload)
+    message = message .. ',"best":' .. payload
+  end
+  message = message .. '}'
 elseif kind == 'completed' then
   redis.call('HSET', KEYS[1], 'state', 'completed', 'processed', total, 'total', total, 'result', payload)
   message = head .. ',"result":' .. payload .. '}'
@@ -117,12 +127,16 @@ export class RedisSnapshotStore {
     return (await this.redis.hget(this.key(id), "cancel")) === "1";
   }
 
-  /** Applies and publishes one event; returns its seq, or -1 when the backtest already ended. */
+  /**
+   * Applies and publishes one event; returns its seq, -1 when the backtest already ended, or -2
+   * for a stale sweep progress event.
+   */
   async emit(event: EmitInput): Promise<number> {
     const { type, id } = event;
     const processed = event.type === "progress" ? event.processed : 0;
     const total = event.type === "progress" || event.type === "completed" ? event.total : 0;
     let payload = "";
+    if (event.type === "progress" && event.best !== undefined) payload = JSON.stringify(event.best);
     if (event.type === "completed") payload = JSON.stringify(event.result);
     if (event.type === "failed") payload = JSON.stringify(event.error);
 
@@ -140,7 +154,7 @@ export class RedisSnapshotStore {
 }
 
 export type EmitInput =
-  | { type: "progress"; id: string; processed: number; total: number }
+  | { type: "progress"; id: string; processed: number; total: number; best?: SweepEntry[] }
   | { type: "completed"; id: string; total: number; result: BacktestResult }
   | { type: "failed"; id: string; error: ErrorBody }
   | { type: "cancelled"; id: string };
@@ -159,6 +173,7 @@ function decodeSnapshot(id: string, fields: Record<string, string>): BacktestSna
   };
   if (fields["result"] !== undefined) snapshot.result = JSON.parse(fields["result"]) as BacktestResult;
   if (fields["error"] !== undefined) snapshot.error = JSON.parse(fields["error"]) as ErrorBody;
+  if (fields["best"] !== undefined) snapshot.best = JSON.parse(fields["best"]) as SweepEntry[];
   return snapshot;
 }
 

@@ -18,7 +18,12 @@ type Target = ReturnType<BacktestNamespace["to"]>;
 export function emitEvent(target: Target, event: BacktestEvent): void {
   switch (event.type) {
     case "progress":
-      target.emit("progress", { id: event.id, seq: event.seq, ...toProgress(event.processed, event.total) });
+      target.emit("progress", {
+        id: event.id,
+        seq: event.seq,
+        ...toProgress(event.processed, event.total),
+        ...(event.best === undefined ? {} : { best: event.best }),
+      });
       return;
     case "completed":
       target.emit("completed", { id: event.id, seq: event.seq, result: event.result });
@@ -45,7 +50,13 @@ export function eventOfSnapshot(snapshot: BacktestSnapshot): BacktestEvent | und
     case "cancelled":
       return { type: "cancelled", id, seq };
     case "running":
-      return { type: "progress", id, seq, ...snapshot.progress };
+      return {
+        type: "progress",
+        id,
+        seq,
+        ...snapshot.progress,
+        ...(snapshot.best === undefined ? {} : { best: snapshot.best }),
+      };
     case "queued":
       return undefined;
   }

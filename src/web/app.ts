@@ -1,20 +1,29 @@
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
 import type { Logger } from "pino";
 
+import type { Settings } from "../config/settings";
 import type { BacktestJobs } from "../queues/backtest-jobs";
+import type { SweepJobs } from "../queues/sweep-jobs";
 import { ApiError, INTERNAL_ERROR_BODY, validationFailed } from "./errors";
 import { backtestRoutes } from "./routes/backtests";
+import { clientConfigRoutes, resolveClientConfig } from "./routes/client-config";
 import { datasetRoutes } from "./routes/datasets";
 import { healthRoutes } from "./routes/health";
+import { sweepRoutes } from "./routes/sweeps";
 
 /** Largest JSON body accepted on the API. */
 const MAX_JSON_BYTES = 1024 * 1024;
 
 export interface AppOptions {
   jobs: BacktestJobs;
+  sweeps: SweepJobs;
+  /** Largest dataset upload in bytes, as sent and after gunzip (MAX_UPLOAD_BYTES). */
+  maxUploadBytes: number;
   /** `<instance id>/<pid>`, sent as `X-Backplane-Worker` on every response. */
   workerLabel: string;
   logger: Logger;
+  /** The settings that `GET /api/client-config` is built from. */
+  settings: Pick<Settings, "clientTransports" | "redis">;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -26,13 +35,16 @@ export function createApp(options: AppOptions): express.Express {
     res.setHeader("X-Backplane-Worker", options.workerLabel);
     next();
   });
-  // strict: false lets a body such as "text" or 42 reach validation, which names what was
-  // expected; in strict mode body-parser reports valid JSON of the wrong type as "not valid JSON".
+  // Before the JSON parser: an upload streams its raw body to disk.
+  app.use(datasetRoutes({ maxUploadBytes: options.maxUploadBytes, logger: options.logger }));
+  // In strict mode body-parser reports a body such as "text" or 42 as "not valid JSON", which is
+  // false. strict: false lets it reach validation, which names what was expected.
   app.use(express.json({ limit: MAX_JSON_BYTES, strict: false }));
 
   app.use(healthRoutes(options.jobs));
   app.use(backtestRoutes(options.jobs));
-  app.use(datasetRoutes());
+  app.use(sweepRoutes(options.sweeps));
+  app.use(clientConfigRoutes(resolveClientConfig(options.settings)));
 
   app.use(notFound);
   app.use(errorHandler(options.logger));

@@ -1,4 +1,5 @@
-import { datasetDefinitions, hasDataset } from "../data/datasets";
+import { datasetDefinitions, datasetIntervalMs, hasDataset } from "../data/datasets";
+import { resampleProblem } from "../data/resample";
 import { EngineInputError, validateBacktestInput } from "../engine";
 import type { BacktestRequest } from "../queues/backtest-request";
 import { validationFailed } from "./errors";
@@ -13,6 +14,10 @@ export function checkBacktestInput(request: BacktestRequest): void {
       `unknown dataset "${request.dataset}"; use one of ${datasetDefinitions().map((d) => d.id).join(", ")} (GET /api/datasets lists them)`,
       "dataset",
     );
+  }
+  if (request.resample !== undefined) {
+    const problem = resampleProblem(datasetIntervalMs(request.dataset) ?? 0, request.resample);
+    if (problem !== undefined) throw validationFailed(problem, "resample");
   }
 
   try {

@@ -8,14 +8,18 @@ import type { Logger } from "pino";
 import { Server, type ServerOptions } from "socket.io";
 
 import type { Settings } from "../config/settings";
+import { configureDataDirectory } from "../data/uploads/upload-store";
 import { BACKTEST_NAMESPACE } from "../hubs/backtest-events";
 import { registerBacktestHub } from "../hubs/backtest-hub";
 import { createLogger } from "../logging/logger";
-import { createShutdown, onTerminationSignals } from "../lifecycle/shutdown";
+import { createShutdown, onFatalErrors, onTerminationSignals } from "../lifecycle/shutdown";
 import type { BacktestJobs } from "../queues/backtest-jobs";
 import { LocalBacktestJobs } from "../queues/local-backtest-jobs";
+import { LocalSweepJobs } from "../queues/local-sweep-jobs";
 import { RedisBacktestJobs } from "../queues/redis-backtest-jobs";
 import { RedisSnapshotStore } from "../queues/redis-snapshot-store";
+import { RedisSweepJobs } from "../queues/redis-sweep-jobs";
+import { type SweepJobs, withSweepSnapshots } from "../queues/sweep-jobs";
 import type { BacktestNamespace } from "../relay/event-payload";
 import { createRedisRelay } from "../relay/redis-relay";
 import { createProducerConnection, createPubSubPair, createWorkerConnection } from "../redis/clients";
@@ -29,7 +33,7 @@ const PRODUCER_COMMAND_TIMEOUT_MS = 2_000;
 interface JobLayer {
   adapter: NonNullable<Partial<ServerOptions>["adapter"]>;
   /** Builds the job layer once the namespace exists. */
-  attach(namespace: BacktestNamespace): BacktestJobs;
+  attach(namespace: BacktestNamespace): { jobs: BacktestJobs; sweeps: SweepJobs };
   /** Closes what `attach` opened, after the sockets are closed. */
   close(): Promise<void>;
 }
@@ -48,6 +52,7 @@ export function runWebWorker(settings: Settings): void {
     secrets: settings.redis?.connection.password ? [settings.redis.connection.password] : [],
   });
 
+  configureDataDirectory(settings.dataDir);
   const layer = settings.redis === undefined ? singleHostLayer(settings, logger) : redisLayer(settings, logger);
   // Express must be the server's request listener before socket.io attaches, so that socket.io
   // handles its own path and passes every other request on to express.
@@ -57,10 +62,11 @@ export function runWebWorker(settings: Settings): void {
   });
   const io = new Server(httpServer, { serveClient: false, adapter: layer.adapter });
   const namespace: BacktestNamespace = io.of(BACKTEST_NAMESPACE);
-  const jobs = layer.attach(namespace);
+  const { jobs, sweeps } = layer.attach(namespace);
 
-  registerBacktestHub(namespace, { jobs, workerLabel, logger });
-  handler.app = createApp({ jobs, workerLabel, logger });
+  // Subscribers follow a sweep by its id exactly as a backtest.
+  registerBacktestHub(namespace, { jobs: withSweepSnapshots(jobs, sweeps), workerLabel, logger });
+  handler.app = createApp({ jobs, sweeps, maxUploadBytes: settings.maxUploadBytes, workerLabel, logger, settings });
   setupStickyWorker(io);
 
   const shutdown = createShutdown(
@@ -73,6 +79,9 @@ export function runWebWorker(settings: Settings): void {
     { timeoutMs: settings.shutdownTimeoutMs, logger, exit: (code) => process.exit(code) },
   );
   onTerminationSignals(shutdown, logger);
+  // The Redis adapter subscribes without handling rejections: a fatal connection error such as
+  // a wrong password rejects those commands, and the worker leaves rather than run unsubscribed.
+  onFatalErrors(shutdown, logger);
   process.on("disconnect", () => void shutdown("primary disconnected"));
 
   logger.info({ worker: workerLabel, mode: settings.redis === undefined ? "single-host" : "redis" }, "web worker ready");
@@ -80,14 +89,18 @@ export function runWebWorker(settings: Settings): void {
 
 function singleHostLayer(settings: Settings, logger: Logger): JobLayer {
   let jobs: LocalBacktestJobs | undefined;
+  let sweeps: LocalSweepJobs | undefined;
   return {
     adapter: createClusterAdapter(),
     attach(namespace) {
-      jobs = new LocalBacktestJobs({ namespace, concurrency: settings.jobConcurrency, resultTtlS: settings.resultTtlS, logger });
-      return jobs;
+      const options = { namespace, concurrency: settings.jobConcurrency, resultTtlS: settings.resultTtlS, logger };
+      jobs = new LocalBacktestJobs(options);
+      sweeps = new LocalSweepJobs(options);
+      return { jobs, sweeps };
     },
     async close() {
       await jobs?.close();
+      await sweeps?.close();
     },
   };
 }
@@ -105,25 +118,31 @@ function redisLayer(settings: Settings, logger: Logger): JobLayer {
   const relaySubscriber = createWorkerConnection({ ...clientOptions, connectionName: "backplane:web:relay" });
 
   let jobs: RedisBacktestJobs | undefined;
+  let sweeps: RedisSweepJobs | undefined;
   let relay: { close(): Promise<void> } | undefined;
   return {
     adapter: createRedisAdapter(publisher, subscriber, { key: `${settings.redisPrefix}:socket.io` }),
     attach(namespace) {
       const store = new RedisSnapshotStore(producer, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS });
-      jobs = new RedisBacktestJobs({
+      const options = {
         connection: producer,
         prefix: settings.redisPrefix,
         resultTtlS: settings.resultTtlS,
         commandTimeoutMs: PRODUCER_COMMAND_TIMEOUT_MS,
         maskedAddress: redis.masked,
         logger,
-      });
+      };
+      jobs = new RedisBacktestJobs(options);
+      sweeps = new RedisSweepJobs(options);
       relay = createRedisRelay({ subscriber: relaySubscriber, channel: store.channel, namespace, readSnapshot: (id) => store.read(id), logger });
-      return jobs;
+      return { jobs, sweeps };
     },
     async close() {
-      await relay?.close();
+      // Unsubscribing only matters on a live connection; while Redis is down the command would
+      // wait in the offline queue until the shutdown timeout.
+      if (relaySubscriber.status === "ready") await relay?.close();
       await jobs?.close();
+      await sweeps?.close();
       for (const client of [relaySubscriber, publisher, subscriber, producer]) client.disconnect();
     },
   };

@@ -1,4 +1,5 @@
 import os from "node:os";
+import path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
@@ -34,6 +35,9 @@ describe("loadSettings", () => {
       stalledIntervalMs: 30_000,
       instanceId: `${os.hostname()}-${process.pid}`,
       redisPrefix: "backplane",
+      dataDir: path.resolve(".data"),
+      maxUploadBytes: 536_870_912,
+      clientTransports: "auto",
       redis: undefined,
     });
   });
