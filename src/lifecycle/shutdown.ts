@@ -13,20 +13,24 @@ export interface ShutdownOptions {
   exit: (code: number) => void;
 }
 
+/** Starts the ordered shutdown; `exitCode` (default 0) is passed to `exit` once every step has run. */
+export type Shutdown = (reason: string, exitCode?: number) => Promise<void>;
+
 /**
  * Builds an ordered, run-once shutdown: each step runs after the previous one, a failing step is
  * logged and the next one still runs, and a timer forces the exit when the steps take too long.
+ * Only the first call counts, with its reason and exit code.
  */
-export function createShutdown(steps: ShutdownStep[], options: ShutdownOptions): (reason: string) => Promise<void> {
+export function createShutdown(steps: ShutdownStep[], options: ShutdownOptions): Shutdown {
   let running: Promise<void> | undefined;
 
-  return (reason) => {
-    running ??= runSteps(steps, options, reason);
+  return (reason, exitCode = 0) => {
+    running ??= runSteps(steps, options, reason, exitCode);
     return running;
   };
 }
 
-async function runSteps(steps: ShutdownStep[], options: ShutdownOptions, reason: string): Promise<void> {
+async function runSteps(steps: ShutdownStep[], options: ShutdownOptions, reason: string, exitCode: number): Promise<void> {
   const { logger, timeoutMs } = options;
   logger.info({ reason, timeoutMs }, "shutting down");
 
@@ -46,7 +50,22 @@ async function runSteps(steps: ShutdownStep[], options: ShutdownOptions, reason:
 
   clearTimeout(force);
   logger.info({ reason }, "shutdown complete");
-  options.exit(0);
+  options.exit(exitCode);
+}
+
+/**
+ * Logs an uncaught exception or unhandled rejection as fatal and leaves through the ordered
+ * shutdown with exit code 1. Logging through pino applies its redaction and secret scrubbing:
+ * Node's default report prints every field of the error, and the error of a failed Redis AUTH
+ * carries the password in `command.args`.
+ */
+export function onFatalErrors(shutdown: Shutdown, logger: Logger): void {
+  const fail = (event: string) => (err: unknown) => {
+    logger.fatal({ err, event }, "fatal error; shutting down");
+    void shutdown(event, 1);
+  };
+  process.on("uncaughtException", fail("uncaughtException"));
+  process.on("unhandledRejection", fail("unhandledRejection"));
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Settings } from "../config/settings";
 import { createLogger } from "../logging/logger";
 import { createShutdown, onTerminationSignals } from "../lifecycle/shutdown";
 import { selectRedisHost } from "../redis/select-host";
+import { stopReadingAfterHandoff } from "./stop-reading-after-handoff";
 import { Supervisor, type SupervisedChild } from "./supervisor";
 
 /** Compiled entry of a job process; forked with child_process, never with cluster. */
@@ -57,6 +58,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
 
   const server = http.createServer();
   setupStickyBalancer(server, { loadBalancingMethod: "least-connection" });
+  stopReadingAfterHandoff(server);
 
   const shutdown = createShutdown(
     [
@@ -77,6 +79,12 @@ export async function runPrimary(settings: Settings): Promise<void> {
     },
   );
   onTerminationSignals(shutdown, logger);
+  // However the primary leaves (a second signal, a crash), it takes its children with it instead
+  // of leaving orphans. After an ordered shutdown no child is left to kill.
+  process.on("exit", () => {
+    web.killAll();
+    jobs.killAll();
+  });
 
   web.start();
   jobs.start();

@@ -92,8 +92,10 @@ export class Supervisor {
   private scheduleRespawn(slot: Slot, child: SupervisedChild, code: number | null, signal: NodeJS.Signals | null): void {
     const { role, logger, backoffMs, maxBackoffMs, healthyAfterMs } = this.options;
     const livedMs = Date.now() - slot.startedAt;
-    slot.failures = livedMs >= healthyAfterMs ? 0 : slot.failures + 1;
+    // `failures` counts the quick deaths before this one, so the first respawn waits backoffMs.
+    if (livedMs >= healthyAfterMs) slot.failures = 0;
     const delayMs = Math.min(maxBackoffMs, backoffMs * 2 ** slot.failures);
+    slot.failures += 1;
 
     logger.error({ child: role, pid: child.pid, code, signal, livedMs, respawnInMs: delayMs }, "child died; respawning");
     slot.timer = setTimeout(() => {

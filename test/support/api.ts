@@ -24,7 +24,12 @@ export interface ApiRequestOptions {
 }
 
 /** Sends one HTTP request to a Backplane instance and reads the whole reply. */
-export async function callApi(baseUrl: string, method: string, path: string, options: ApiRequestOptions = {}): Promise<ApiReply> {
+export async function callApi(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: ApiRequestOptions = {},
+): Promise<ApiReply> {
   const headers: Record<string, string> = {};
   let body: string | undefined;
   if (options.json !== undefined) body = JSON.stringify(options.json);
@@ -84,7 +89,10 @@ export interface PollOptions {
  * Calls `probe` until it returns a value other than undefined, and returns that value. Throws
  * when `timeoutMs` passes first; a probe that throws ends the wait with its error.
  */
-export async function pollUntil<T>(probe: () => Promise<T | undefined> | T | undefined, options: PollOptions): Promise<T> {
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  options: PollOptions,
+): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const value = await probe();

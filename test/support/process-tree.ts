@@ -1,8 +1,8 @@
 import type { BackplaneProcess, LogLine } from "./backplane";
 
 /**
- * Whether a process with this pid exists, as `kill(pid, 0)` sees it: a zombie that its parent has
- * not reaped yet still exists.
+ * Returns whether a process with this pid exists, as `kill(pid, 0)` reports it. A zombie that its
+ * parent has not reaped yet still exists.
  */
 export function processExists(pid: number): boolean {
   try {
@@ -20,7 +20,8 @@ export async function waitForProcessesGone(pids: readonly number[], timeoutMs: n
   for (;;) {
     const alive = pids.filter(processExists);
     if (alive.length === 0) return;
-    if (Date.now() >= deadline) throw new Error(`processes ${alive.join(", ")} still exist ${timeoutMs} ms after the primary exited`);
+    if (Date.now() >= deadline)
+      throw new Error(`processes ${alive.join(", ")} still exist ${timeoutMs} ms after the primary exited`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -38,13 +39,16 @@ export function killSurvivors(pids: readonly number[]): void {
 }
 
 /**
- * Every child the primary logged as started, web workers and job processes, in start order.
+ * Returns every child the primary logged as started, web workers and job processes, in start order.
  * NOTE: these lines carry two `pid` keys, the primary's binding and then the child's; JSON.parse
  * keeps the last one, the child's.
  */
 export function startedChildren(backplane: BackplaneProcess, role?: "web" | "jobs"): { role: string; pid: number }[] {
   return backplane.lines
-    .filter((line) => line.role === "primary" && line.msg === "child started" && (role === undefined || line["child"] === role))
+    .filter(
+      (line) =>
+        line.role === "primary" && line.msg === "child started" && (role === undefined || line["child"] === role),
+    )
     .map((line) => ({ role: String(line["child"]), pid: Number(line["pid"]) }));
 }
 
