@@ -118,7 +118,7 @@ async function childEnvironment(settings: Settings, logger: ReturnType<typeof cr
   if (selected === undefined) {
     logger.warn(
       { redis: masked },
-      "Redis is not reachable at startup; starting anyway. /readyz answers 503 and job requests 503 until it is reachable.",
+      "Redis did not answer at startup (unreachable, or it rejected the credentials); starting anyway. /readyz and job requests answer 503 until it answers.",
     );
   } else {
     env["BACKPLANE_REDIS_HOST"] = `${selected.host}:${selected.port}`;

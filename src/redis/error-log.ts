@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 
 import type { Logger } from "../logging/logger";
+import { createRepeatFilter } from "../logging/repeat-filter";
 import { createSecretScrubber } from "../logging/scrub-secrets";
 
 /** A copy of an ioredis error that is safe to log under `err`. */
@@ -49,32 +50,20 @@ export interface RedisClientLogOptions {
  */
 export function logRedisClientEvents(client: Redis, logger: Logger, options: RedisClientLogOptions): void {
   const scrub = createSecretScrubber(options.secrets);
-  let lastKey: string | undefined;
-  let lastLoggedAt = 0;
-  let suppressed = 0;
+  const repeats = createRepeatFilter(options.intervalMs);
 
   client.on("error", (err: Error) => {
     const loggable = toLoggableRedisError(err, scrub);
-    const key = `${loggable.code ?? ""} ${loggable.message}`;
-    const now = Date.now();
-    if (key === lastKey && now - lastLoggedAt < options.intervalMs) {
-      suppressed += 1;
-      return;
-    }
-
+    const suppressed = repeats.admit(`${loggable.code ?? ""} ${loggable.message}`);
+    if (suppressed === undefined) return;
     logger.error({ err: loggable, suppressed }, "Redis client error");
-    lastKey = key;
-    lastLoggedAt = now;
-    suppressed = 0;
   });
 
   client.on("ready", () => {
-    logger.info({ suppressed }, "Redis connection ready");
-    lastKey = undefined;
-    suppressed = 0;
+    logger.info({ suppressed: repeats.reset() }, "Redis connection ready");
   });
 
   client.on("end", () => {
-    logger.info({ suppressed }, "Redis connection ended");
+    logger.info("Redis connection ended");
   });
 }
