@@ -86,7 +86,7 @@ describe.skipIf(!redisServerAvailable())(
 
         // The primary started and logged why it runs without Redis, with the masked address.
         const warning = await instance.waitForLog((line) => line.role === "primary" && line.level === 40);
-        expect(warning.msg).toContain("not reachable");
+        expect(warning.msg).toContain("Redis did not answer at startup");
         expect(warning["redis"]).toBe(masked);
 
         const health = await callApi(instance.url, "GET", "/healthz");
