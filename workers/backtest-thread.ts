@@ -4,7 +4,9 @@
  */
 import { parentPort } from "node:worker_threads";
 
+import { loadSettings } from "../src/config/settings";
 import { loadCandles } from "../src/data/datasets";
+import { loadStrategiesAtStartup } from "../src/engine/strategies/load-at-startup";
 import { executeBacktest } from "./execute-backtest";
 import { toFailure } from "./failure";
 import { evaluateChunk } from "./sweep-chunk";
@@ -12,6 +14,8 @@ import type { FromThread, ToThread } from "./thread-messages";
 
 const port = parentPort;
 if (port === null) throw new Error("backtest-thread must run as a worker thread");
+// A thread has its own module registry, so it loads the plug-ins that its web worker loaded.
+loadStrategiesAtStartup(loadSettings(process.env).strategiesDir);
 
 const cancelled = new Set<string>();
 

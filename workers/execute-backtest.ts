@@ -1,7 +1,7 @@
 import { loadCandles } from "../src/data/datasets";
 import { runBacktest } from "../src/engine/run";
 import type { BacktestResult } from "../src/hubs/backtest-events";
-import type { BacktestRequest } from "../src/queues/backtest-request";
+import { type BacktestRequest, brokerOptionsOf } from "../src/queues/backtest-request";
 
 export interface ExecutionHooks {
   /** Called at most about ten times a second, and always once with processed === total. */
@@ -27,12 +27,7 @@ export async function executeBacktest(request: BacktestRequest, hooks: Execution
       candles,
       strategy: request.strategy,
       params: request.params,
-      broker: {
-        cash: request.cash,
-        commission: request.commission,
-        fractional: request.fractional,
-        closeAtEnd: request.closeAtEnd,
-      },
+      broker: brokerOptionsOf(request),
     },
     {
       onProgress: (processed, all) => hooks.progress(processed, all),

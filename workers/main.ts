@@ -8,13 +8,15 @@ import { Job, Worker } from "bullmq";
 import { exitOnConfigError } from "../src/config/exit-on-config-error";
 import { loadSettings } from "../src/config/settings";
 import { configureDataDirectory } from "../src/data/uploads/upload-store";
+import { loadStrategiesAtStartup } from "../src/engine/strategies/load-at-startup";
 import { createShutdown, onFatalErrors, onTerminationSignals } from "../src/lifecycle/shutdown";
 import { createLogger } from "../src/logging/logger";
+import { createRepeatFilter } from "../src/logging/repeat-filter";
 import { BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../src/queues/backtest-queue";
 import type { BacktestRequest } from "../src/queues/backtest-request";
 import { RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
 import { RedisSweepStore } from "../src/queues/redis-sweep-store";
-import { createWorkerConnection } from "../src/redis/clients";
+import { createWorkerConnection, DEFAULT_ERROR_LOG_INTERVAL_MS } from "../src/redis/clients";
 import { redisConnectionForChild } from "../src/redis/child-connection";
 import { createBacktestProcessor } from "./backtest-processor";
 import { toFailure } from "./failure";
@@ -28,6 +30,7 @@ const logger = createLogger({
   instanceId: settings.instanceId,
   secrets: settings.redis?.connection.password ? [settings.redis.connection.password] : [],
 });
+loadStrategiesAtStartup(settings.strategiesDir, logger);
 
 if (settings.redis === undefined) {
   logger.fatal(
@@ -73,7 +76,13 @@ worker.on("stalled", (jobId) => {
     })
     .catch((err: unknown) => logger.warn({ err, backtestId: jobId }, "stalled job check failed"));
 });
-worker.on("error", (err) => logger.error({ err }, "job worker error"));
+// BullMQ reports each failed reconnection here as well, on top of the Redis client's own
+// rate-limited lines, so repeats are counted instead of printed.
+const workerErrors = createRepeatFilter(DEFAULT_ERROR_LOG_INTERVAL_MS);
+worker.on("error", (err) => {
+  const suppressed = workerErrors.admit(err.message);
+  if (suppressed !== undefined) logger.error({ err, suppressed }, "job worker error");
+});
 
 const sweepWorkers = startSweepWorkers({
   connection: sweepConnection,

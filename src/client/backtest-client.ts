@@ -32,12 +32,29 @@ export interface BacktestRequest {
   params?: Record<string, StrategyParamValue>;
   /** Starting cash. */
   cash?: number;
-  /** Commission per trade as a fraction of the traded value, e.g. 0.001 for 0.1%. */
-  commission?: number;
+  /**
+   * Fee on every fill, entry and exit: a fraction of the traded value (0.001 for 0.1%), a fixed
+   * amount plus such a fraction (`{ fixed: 1, rate: 0.001 }`), or an amount per unit (`{ perUnit: 2 }`).
+   * Default 0.
+   */
+  commission?: number | { fixed?: number; rate?: number } | { perUnit: number };
+  /** Bid-ask spread as a fraction: long entries fill that much above the price, short entries below. Default 0. */
+  spread?: number;
+  /** Fill price of market orders: the next bar's open, or the close of the bar that placed them. Default "next-open". */
+  fill?: "next-open" | "close";
+  /** Size of orders a strategy places without a size: a fraction of the available margin, or fixed units. Default all of it. */
+  sizing?: { type: "equity"; fraction: number } | { type: "fixed"; units: number };
   /** Whether orders may buy fractions of a unit. */
   fractional?: boolean;
-  /** Whether a position still open after the last bar is closed there, so that it counts in the statistics. */
+  /** "long-only" turns sells into exits that never open a short. Default "long-short". */
+  direction?: "long-short" | "long-only";
+  /**
+   * true closes positions still open after the last bar, at its open (its close with `fill: "close"`), so that they
+   * count in the statistics. false leaves them open, with the final equity marked to the last close. Default true.
+   */
   closeAtEnd?: boolean;
+  /** Accept an order only while no other is pending, as backtrader strategies do. Default false. */
+  singlePendingOrder?: boolean;
   /** Replay pace in bars per second. Without it the server runs the backtest as fast as it can. */
   barsPerSecond?: number;
 }

@@ -2,6 +2,7 @@
  * Settings read from the environment once, synchronously, at startup. A bad value stops the
  * process with a ConfigError before anything starts.
  */
+import { statSync } from "node:fs";
 import { isIP } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -80,6 +81,12 @@ export interface Settings {
    * volume on one host, a shared filesystem across hosts. Default `.data`.
    */
   dataDir: string;
+  /**
+   * STRATEGIES_DIR: folder of strategy plug-ins, compiled CommonJS `.js` files that each export a
+   * strategy, loaded by every web worker and job process at startup. Resolved against the working
+   * directory and checked to be a folder. Default unset: the built-in strategies only.
+   */
+  strategiesDir: string | undefined;
   /** MAX_UPLOAD_BYTES: largest dataset upload, counted as sent and again after gunzip. Default 536870912 (512 MiB). */
   maxUploadBytes: number;
   /**
@@ -114,6 +121,14 @@ export interface SettingReference {
   variable: string;
   default: string;
   meaning: string;
+}
+
+function isDirectory(folder: string): boolean {
+  try {
+    return statSync(folder).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function wholeNumber(min: number, max: number): z.ZodType<number, string> {
@@ -263,6 +278,18 @@ const SPECS: { [K in Exclude<keyof Settings, "redis">]: SettingSpec<Settings[K]>
     defaultText: "`.data` in the working directory",
     meaning: "folder of uploaded datasets; share it between every process and instance",
   },
+  strategiesDir: {
+    variable: "STRATEGIES_DIR",
+    schema: z
+      .string()
+      .max(4096)
+      .transform((value) => path.resolve(value))
+      .refine(isDirectory),
+    expected: "an existing folder of compiled strategy modules (.js), absolute or relative to the working directory",
+    defaultValue: () => undefined,
+    defaultText: "unset: built-in strategies only",
+    meaning: "folder of strategy plug-ins (.js files exporting a strategy) loaded at startup",
+  },
   maxUploadBytes: {
     variable: "MAX_UPLOAD_BYTES",
     schema: wholeNumber(1, Number.MAX_SAFE_INTEGER),
@@ -319,6 +346,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     instanceId: read(SPECS.instanceId),
     redisPrefix: read(SPECS.redisPrefix),
     dataDir: read(SPECS.dataDir),
+    strategiesDir: read(SPECS.strategiesDir),
     maxUploadBytes: read(SPECS.maxUploadBytes),
     clientTransports: read(SPECS.clientTransports),
     redis: readRedisSettings(env, issues),

@@ -1,6 +1,7 @@
-import { type Candles, isoTime } from "../data/candles";
-import type { SimulationOutput } from "./backtest";
-import { type EngineStats, computeStats, tradeProfit, tradeReturn } from "./stats";
+import type { Candles } from "../data/candles";
+import { formatIsoTime } from "./iso-time";
+import type { SimulationOutput } from "./simulation";
+import { type EngineStats, computeStats } from "./stats";
 
 /** The largest number of points in `BacktestOutput.equity`. */
 export const MAX_EQUITY_POINTS = 2_000;
@@ -22,6 +23,18 @@ export interface TradeRecord {
   returnPct: number;
 }
 
+/** A trade still open after the last bar, when `closeAtEnd` is false. */
+export interface OpenTradeRecord {
+  entryBar: number;
+  /** Open time of the entry bar, ISO 8601 UTC. */
+  entryTime: string;
+  entryPrice: number;
+  /** Signed units: positive long, negative short. */
+  size: number;
+  /** Profit or loss marked to the last close, before exit fees. */
+  openPnl: number;
+}
+
 /** The equity curve at no more than `MAX_EQUITY_POINTS` bars, picked by `downsampleIndices`. */
 export interface EquityCurve {
   /** Bar open times, ISO 8601 UTC. */
@@ -34,34 +47,90 @@ export interface EquityCurve {
 /** A completed backtest, safe to send as JSON. */
 export interface BacktestOutput {
   stats: EngineStats;
+  /** Closed trades in closing order. */
   trades: TradeRecord[];
+  /** Trades left open at the end; always empty with `closeAtEnd`. */
+  openTrades: OpenTradeRecord[];
   equity: EquityCurve;
 }
 
-/** Assembles the statistics, trade list and equity curve of a finished simulation. */
-export function buildResult(candles: Candles, output: SimulationOutput): BacktestOutput {
-  const { stats, drawdown } = computeStats(candles, output);
+/** The whole equity curve, one value per bar, as `fullEquityCurve` returns it. */
+export interface FullEquityCurve {
+  /** Bar open times in epoch milliseconds, UTC. */
+  time: Float64Array;
+  equity: Float64Array;
+  /** Drawdown below the running peak in percent, 0 or negative. */
+  drawdownPct: Float64Array;
+}
 
-  const trades = output.trades.map((trade): TradeRecord => ({
+/** Assembles the statistics, trade lists and downsampled equity curve of a finished simulation. */
+export function buildResult(candles: Candles, output: SimulationOutput): BacktestOutput {
+  const stats = computeStats(candles, output);
+  const { time, close } = candles;
+
+  const log = output.trades;
+  const trades: TradeRecord[] = [];
+  for (let k = 0; k < log.length; k++) {
+    const entryBar = log.entryBar[k] as number;
+    const exitBar = log.exitBar[k] as number;
+    trades.push({
+      entryBar,
+      exitBar,
+      entryTime: formatIsoTime(time[entryBar] as number),
+      exitTime: formatIsoTime(time[exitBar] as number),
+      entryPrice: log.entryPrice[k] as number,
+      exitPrice: log.exitPrice[k] as number,
+      size: log.size[k] as number,
+      pnl: log.profitOf(k),
+      returnPct: log.returnOf(k),
+    });
+  }
+
+  const lastClose = close[candles.length - 1] as number;
+  const openTrades = output.openTrades.map((trade) => ({
     entryBar: trade.entryBar,
-    exitBar: trade.exitBar,
-    entryTime: isoTime(candles.time[trade.entryBar] as number),
-    exitTime: isoTime(candles.time[trade.exitBar] as number),
+    entryTime: formatIsoTime(time[trade.entryBar] as number),
     entryPrice: trade.entryPrice,
-    exitPrice: trade.exitPrice,
     size: trade.size,
-    pnl: tradeProfit(trade),
-    returnPct: tradeReturn(trade),
+    openPnl: trade.size * (lastClose - trade.entryPrice),
   }));
 
-  const indices = downsampleIndices(output.equity, MAX_EQUITY_POINTS);
-  const equity: EquityCurve = {
-    time: indices.map((i) => isoTime(candles.time[i] as number)),
-    equity: indices.map((i) => output.equity[i] as number),
-    // `|| 0` turns -0 (no drawdown) into 0.
-    drawdownPct: indices.map((i) => -(drawdown[i] as number) * 100 || 0),
+  return { stats, trades, openTrades, equity: downsampledCurve(time, output.equity) };
+}
+
+/** Builds the equity curve at the bars that `downsampleIndices` picks, with the drawdown at those bars. */
+function downsampledCurve(time: Float64Array, values: Float64Array): EquityCurve {
+  const indices = downsampleIndices(values, MAX_EQUITY_POINTS);
+  const drawdownPct: number[] = [];
+  let peak = -Infinity;
+  let bar = 0;
+  for (const index of indices) {
+    for (; bar <= index; bar++) if ((values[bar] as number) > peak) peak = values[bar] as number;
+    drawdownPct.push(toDrawdownPct(1 - (values[index] as number) / peak));
+  }
+  return {
+    time: indices.map((i) => formatIsoTime(time[i] as number)),
+    equity: indices.map((i) => values[i] as number),
+    drawdownPct,
   };
-  return { stats, trades, equity };
+}
+
+/** The full equity curve of a finished simulation, every bar kept, with the drawdown as `computeStats` computes it. */
+export function equityCurveOf(candles: Candles, output: SimulationOutput): FullEquityCurve {
+  const equity = output.equity;
+  const drawdownPct = new Float64Array(equity.length);
+  let peak = -Infinity;
+  for (let i = 0; i < equity.length; i++) {
+    const value = equity[i] as number;
+    if (value > peak) peak = value;
+    drawdownPct[i] = toDrawdownPct(1 - value / peak);
+  }
+  return { time: candles.time, equity, drawdownPct };
+}
+
+/** A drawdown fraction as a percentage of 0 or less; `|| 0` turns -0 (no drawdown) into 0. */
+function toDrawdownPct(drawdown: number): number {
+  return -drawdown * 100 || 0;
 }
 
 /**

@@ -1,20 +1,22 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 
 import type { Candles } from "../data/candles";
-import { Simulation } from "./backtest";
-import { type BrokerOptions, resolveBrokerOptions } from "./broker";
+import { type BrokerOptionsInput, resolveBrokerOptions } from "./broker-options";
 import { EngineInputError } from "./errors";
-import { type BacktestOutput, buildResult } from "./result";
-import { getStrategy } from "./strategies";
+import { IndicatorCache } from "./indicators/index";
+import { type BacktestOutput, type FullEquityCurve, buildResult, equityCurveOf } from "./result";
+import { Simulation } from "./simulation";
+import { getStrategy } from "./strategies/registry";
+import type { Strategy } from "./strategy";
 
 export interface BacktestInput {
   candles: Candles;
-  /** Registered strategy name, such as `sma-cross`. */
-  strategy: string;
+  /** A registered strategy's name, such as `sma-cross`, or a strategy object that need not be registered. */
+  strategy: string | Strategy<unknown>;
   /** Strategy parameters; missing ones take their defaults. */
   params: Record<string, unknown>;
   /** Broker options; missing or undefined fields take their defaults. */
-  broker: Partial<BrokerOptions>;
+  broker: BrokerOptionsInput;
 }
 
 export interface RunControl {
@@ -51,7 +53,7 @@ export interface PreparedBacktest {
  */
 export function validateBacktestInput(input: Omit<BacktestInput, "candles">, bars?: number): void {
   resolveBrokerOptions(input.broker);
-  getStrategy(input.strategy).parseParams(input.params, bars);
+  resolveStrategy(input.strategy).parseParams(input.params, bars);
 }
 
 /** Validates the input and computes the strategy's indicators. Throws `EngineInputError`. */
@@ -62,9 +64,10 @@ export function prepareBacktest(input: BacktestInput): PreparedBacktest {
   }
 
   const broker = resolveBrokerOptions(input.broker);
-  const strategy = getStrategy(input.strategy);
+  const strategy = resolveStrategy(input.strategy);
   const params = strategy.parseParams(input.params, candles.length);
-  return { simulation: new Simulation(candles, strategy.init(candles, params), broker), candles };
+  const instance = strategy.init(candles, params, new IndicatorCache(candles));
+  return { simulation: new Simulation(candles, instance, broker), candles };
 }
 
 /** Runs a backtest to the end in one synchronous call, for scripts and benchmarks. */
@@ -72,6 +75,21 @@ export function runBacktestSync(input: BacktestInput): BacktestOutput {
   const { simulation, candles } = prepareBacktest(input);
   simulation.advance(simulation.total);
   return buildResult(candles, simulation.finish());
+}
+
+/**
+ * Returns the equity and drawdown of every bar of a backtest, where the result keeps at most
+ * `MAX_EQUITY_POINTS`. It runs the backtest again: a run is deterministic, so the same input
+ * gives the same curve, and nothing per bar has to be stored. Throws `EngineInputError`.
+ */
+export function fullEquityCurve(input: BacktestInput): FullEquityCurve {
+  const { simulation, candles } = prepareBacktest(input);
+  simulation.advance(simulation.total);
+  return equityCurveOf(candles, simulation.finish());
+}
+
+function resolveStrategy(strategy: string | Strategy<unknown>): Strategy<unknown> {
+  return typeof strategy === "string" ? getStrategy(strategy) : strategy;
 }
 
 /**

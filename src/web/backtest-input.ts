@@ -1,7 +1,7 @@
 import { datasetDefinitions, datasetIntervalMs, hasDataset } from "../data/datasets";
 import { resampleProblem } from "../data/resample";
 import { EngineInputError, validateBacktestInput } from "../engine";
-import type { BacktestRequest } from "../queues/backtest-request";
+import { type BacktestRequest, brokerOptionsOf } from "../queues/backtest-request";
 import { validationFailed } from "./errors";
 
 /**
@@ -24,10 +24,11 @@ export function checkBacktestInput(request: BacktestRequest): void {
     validateBacktestInput({
       strategy: request.strategy,
       params: request.params,
-      broker: { cash: request.cash, commission: request.commission, fractional: request.fractional, closeAtEnd: request.closeAtEnd },
+      broker: brokerOptionsOf(request),
     });
   } catch (err) {
     if (!(err instanceof EngineInputError)) throw err;
-    throw validationFailed(err.message, err.field);
+    // The engine names broker options `broker.<option>`; the request has them at the top level.
+    throw validationFailed(err.message, err.field.replace(/^broker\./, ""));
   }
 }

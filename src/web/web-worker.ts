@@ -9,6 +9,7 @@ import { Server, type ServerOptions } from "socket.io";
 
 import type { Settings } from "../config/settings";
 import { configureDataDirectory } from "../data/uploads/upload-store";
+import { loadStrategiesAtStartup } from "../engine/strategies/load-at-startup";
 import { BACKTEST_NAMESPACE } from "../hubs/backtest-events";
 import { registerBacktestHub } from "../hubs/backtest-hub";
 import { createLogger } from "../logging/logger";
@@ -53,6 +54,7 @@ export function runWebWorker(settings: Settings): void {
   });
 
   configureDataDirectory(settings.dataDir);
+  loadStrategiesAtStartup(settings.strategiesDir, logger);
   const layer = settings.redis === undefined ? singleHostLayer(settings, logger) : redisLayer(settings, logger);
   // Express must be the server's request listener before socket.io attaches, so that socket.io
   // handles its own path and passes every other request on to express.

@@ -30,9 +30,9 @@ describe("strategy registry", () => {
   });
 
   it("rejects an unknown strategy name", () => {
-    const error = inputError(() => getStrategy("macd"));
+    const error = inputError(() => getStrategy("moon-phase"));
     expect(error.field).toBe("strategy");
-    expect(error.message).toContain('"macd"');
+    expect(error.message).toContain('"moon-phase"');
     expect(error.message).toContain("sma-cross");
   });
 });
@@ -65,15 +65,6 @@ describe("sma-cross parameters", () => {
 });
 
 describe("broker options", () => {
-  it("applies defaults to undefined fields", () => {
-    expect(resolveBrokerOptions({ cash: undefined, commission: undefined })).toEqual({
-      cash: 10_000,
-      commission: 0,
-      fractional: false,
-      closeAtEnd: true,
-    });
-  });
-
   it.each([
     [{ cash: -5 }, "broker.cash"],
     [{ cash: Number.NaN }, "broker.cash"],
