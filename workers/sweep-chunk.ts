@@ -1,8 +1,8 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 
 import type { Candles } from "../src/data/candles";
-import { EngineInputError, runBacktestSync } from "../src/engine";
-import type { BacktestRequest } from "../src/queues/backtest-request";
+import { createCombinationEvaluator, EngineInputError } from "../src/engine";
+import { brokerOptionsOf } from "../src/queues/backtest-request";
 import {
   type SweepChunk,
   type SweepRequest,
@@ -30,9 +30,8 @@ export interface ChunkControl {
  * `control` cancels it. Yields to the event loop every 50 ms, so a job process keeps renewing
  * its BullMQ locks.
  *
- * This is the one place that runs sweep combinations, in job processes and in threads alike.
- * TODO: evaluate a chunk with the engine's batch sweep function once it exists, instead of one
- * full backtest (trades and equity curve included) per combination.
+ * This is the one place that runs sweep combinations, in job processes and in threads alike. The
+ * engine's combination evaluator reuses its buffers and caches indicators across combinations.
  */
 export async function evaluateChunk(
   request: SweepRequest,
@@ -50,6 +49,8 @@ export async function evaluateChunk(
     invalid: 0,
     invalidExamples: [],
   };
+  // Every combination of a sweep shares the request's broker options; only the params differ.
+  const evaluator = createCombinationEvaluator(candles, request.strategy, brokerOptionsOf(combinationRequest(request, {})));
   let sliceStartedAt = performance.now();
 
   for (let index = chunk.first; index < chunk.first + chunk.count; index++) {
@@ -62,12 +63,7 @@ export async function evaluateChunk(
     const backtest = combinationRequest(request, combinationAt(axes, index));
     let stats: Record<string, unknown>;
     try {
-      stats = runBacktestSync({
-        candles,
-        strategy: backtest.strategy,
-        params: backtest.params,
-        broker: brokerOptionsOf(backtest),
-      }).stats;
+      stats = evaluator.evaluate(evaluator.parse(backtest.params, index));
     } catch (err) {
       if (!(err instanceof EngineInputError)) throw err;
       result.rows.push(null);
@@ -80,19 +76,6 @@ export async function evaluateChunk(
     result.rows.push(result.stats.map((name) => numberOrNull(stats[name])));
   }
   return result;
-}
-
-/**
- * Returns the broker options of a request, as the single-backtest path passes them to the engine.
- * NOTE: keep this in step with `workers/execute-backtest.ts` when broker options are added.
- */
-function brokerOptionsOf(request: BacktestRequest) {
-  return {
-    cash: request.cash,
-    commission: request.commission,
-    fractional: request.fractional,
-    closeAtEnd: request.closeAtEnd,
-  };
 }
 
 function numericStatNames(stats: Record<string, unknown>): string[] {

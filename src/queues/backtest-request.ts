@@ -54,11 +54,9 @@ export const backtestRequestSchema = z
 export type BacktestRequest = z.infer<typeof backtestRequestSchema>;
 
 /**
- * Returns the engine's broker options of a request. Single runs and the input check take them
- * from here, so that a new option reaches both. Fields missing from requests queued before an
- * option existed stay undefined and take the engine's defaults.
- * NOTE: workers/sweep-chunk.ts still builds its own copy with only cash, commission, fractional
- * and closeAtEnd, so sweeps ignore the other options until it calls this function.
+ * Returns the engine's broker options of a request. Single runs, sweep chunks and the input
+ * check take them from here, so that a new option reaches all three. Fields missing from
+ * requests queued before an option existed stay undefined and take the engine's defaults.
  */
 export function brokerOptionsOf(request: BacktestRequest): BrokerOptionsInput {
   return {
