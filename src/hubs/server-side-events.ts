@@ -1,5 +1,6 @@
 import type { BacktestSnapshot } from "./backtest-events";
 import type { CancelOutcome } from "../queues/backtest-jobs";
+import type { BacktestRequest } from "../queues/backtest-request";
 import type { HeatmapOutcome, HeatmapQuery } from "../queues/sweep-results";
 
 /**
@@ -9,6 +10,7 @@ import type { HeatmapOutcome, HeatmapQuery } from "../queues/sweep-results";
 export interface ServerSideEvents {
   "backtest:snapshot": (id: string, reply: (snapshot: BacktestSnapshot | null) => void) => void;
   "backtest:cancel": (id: string, reply: (outcome: CancelOutcome) => void) => void;
+  "backtest:request": (id: string, reply: (request: BacktestRequest | null) => void) => void;
   "sweep:snapshot": (id: string, reply: (snapshot: BacktestSnapshot | null) => void) => void;
   "sweep:cancel": (id: string, reply: (outcome: CancelOutcome) => void) => void;
   "sweep:heatmap": (id: string, query: HeatmapQuery, reply: (outcome: HeatmapOutcome) => void) => void;

@@ -21,6 +21,8 @@ export interface LocalBacktestJobsOptions {
 
 interface LocalRecord {
   snapshot: BacktestSnapshot;
+  /** Kept so that the full equity curve can be computed again. */
+  request: BacktestRequest;
   expiry?: NodeJS.Timeout;
 }
 
@@ -49,6 +51,9 @@ export class LocalBacktestJobs implements BacktestJobs {
     this.namespace.on("backtest:cancel", (id, reply) => {
       reply(this.cancelOwned(id));
     });
+    this.namespace.on("backtest:request", (id, reply) => {
+      reply(this.records.get(id)?.request ?? null);
+    });
   }
 
   readiness(): Readiness {
@@ -57,7 +62,7 @@ export class LocalBacktestJobs implements BacktestJobs {
 
   async submit(request: BacktestRequest): Promise<string> {
     const id = randomUUID();
-    this.records.set(id, { snapshot: { id, state: "queued", seq: 0, progress: toProgress(0, 0) } });
+    this.records.set(id, { snapshot: { id, state: "queued", seq: 0, progress: toProgress(0, 0) }, request });
     this.pool.run(id, request);
     return Promise.resolve(id);
   }
@@ -68,6 +73,14 @@ export class LocalBacktestJobs implements BacktestJobs {
 
     const answers = await this.askPeers("backtest:snapshot", id);
     return answers.find((answer): answer is BacktestSnapshot => answer !== null && answer !== undefined);
+  }
+
+  async request(id: string): Promise<BacktestRequest | undefined> {
+    const local = this.records.get(id);
+    if (local !== undefined) return local.request;
+
+    const answers = await this.askPeers("backtest:request", id);
+    return answers.find((answer): answer is BacktestRequest => answer !== null && answer !== undefined);
   }
 
   async cancel(id: string): Promise<CancelOutcome> {
@@ -149,13 +162,18 @@ export class LocalBacktestJobs implements BacktestJobs {
   /** Asks every other web worker; answers that did not arrive in time are left out. */
   private askPeers(event: "backtest:snapshot", id: string): Promise<(BacktestSnapshot | null)[]>;
   private askPeers(event: "backtest:cancel", id: string): Promise<CancelOutcome[]>;
-  private askPeers(event: "backtest:snapshot" | "backtest:cancel", id: string): Promise<unknown[]> {
+  private askPeers(event: "backtest:request", id: string): Promise<(BacktestRequest | null)[]>;
+  private askPeers(
+    event: "backtest:snapshot" | "backtest:cancel" | "backtest:request",
+    id: string,
+  ): Promise<unknown[]> {
     return new Promise((resolve) => {
       const done = (err: Error | null, answers: unknown[] | undefined) => {
         if (err) this.options.logger.warn({ err, backtestId: id, event }, "some web workers did not answer");
         resolve(answers ?? []);
       };
       if (event === "backtest:snapshot") this.namespace.serverSideEmit(event, id, done);
+      else if (event === "backtest:cancel") this.namespace.serverSideEmit(event, id, done);
       else this.namespace.serverSideEmit(event, id, done);
     });
   }

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { unavailable } from "../web/errors";
 import type { BacktestJobs, CancelOutcome, Readiness } from "./backtest-jobs";
 import { BACKTEST_QUEUE } from "./backtest-queue";
-import type { BacktestRequest } from "./backtest-request";
+import { type BacktestRequest, backtestRequestSchema } from "./backtest-request";
 import { isTerminal, RedisSnapshotStore } from "./redis-snapshot-store";
 
 export interface RedisBacktestJobsOptions {
@@ -53,6 +53,7 @@ export class RedisBacktestJobs implements BacktestJobs {
     await this.withRedis("submit the backtest", async () => {
       await this.store.create(id, 0);
       try {
+        await this.store.saveRequest(id, request);
         await this.requireQueue().add("backtest", request, {
           jobId: id,
           removeOnComplete: true,
@@ -68,6 +69,24 @@ export class RedisBacktestJobs implements BacktestJobs {
 
   async snapshot(id: string) {
     return this.withRedis("read the backtest", () => this.store.read(id));
+  }
+
+  async request(id: string): Promise<BacktestRequest | undefined> {
+    const json = await this.withRedis("read the backtest request", () => this.store.readRequest(id));
+    if (json === undefined) return undefined;
+
+    // Redis contents are untrusted: a hash written by another version or by hand may not decode.
+    try {
+      const parsed = backtestRequestSchema.safeParse(JSON.parse(json));
+      if (parsed.success) return parsed.data;
+      this.options.logger.error(
+        { backtestId: id, issues: parsed.error.issues },
+        "stored backtest request is invalid; ignored",
+      );
+    } catch (err) {
+      this.options.logger.error({ err, backtestId: id }, "stored backtest request is not valid JSON; ignored");
+    }
+    return undefined;
   }
 
   async cancel(id: string): Promise<CancelOutcome> {

@@ -9,6 +9,7 @@ import {
   type ErrorBody,
   type SweepEntry,
 } from "../hubs/backtest-events";
+import type { BacktestRequest } from "./backtest-request";
 import { toProgress } from "./progress";
 
 declare module "ioredis" {
@@ -23,8 +24,21 @@ declare module "ioredis" {
       channel: string,
       ttlSeconds: number,
     ): Result<number, Context>;
+    backplaneCreateSnapshot(key: string, total: number, ttlSeconds: number): Result<number, Context>;
   }
 }
+
+/**
+ * Creates a snapshot in the `queued` state and sets its expiry, atomically. A script rather than
+ * MULTI/EXEC: ioredis (5.x) builds a pipeline object for every MULTI and copies onto it each
+ * script defined on the connection, dozens once BullMQ's Queue shares it, which made this call
+ * cost more client CPU than BullMQ's own addJob (bench/realtime, jobs scenario).
+ */
+const CREATE_SNAPSHOT_LUA = `
+redis.call('HSET', KEYS[1], 'state', 'queued', 'seq', 0, 'processed', 0, 'total', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
 
 /**
  * Applies one event to a snapshot hash and publishes it, atomically, so that the order of `seq`
@@ -95,6 +109,9 @@ export class RedisSnapshotStore {
     if (typeof redis.backplaneEmitBacktestEvent !== "function") {
       redis.defineCommand("backplaneEmitBacktestEvent", { numberOfKeys: 1, lua: EMIT_EVENT_LUA });
     }
+    if (typeof redis.backplaneCreateSnapshot !== "function") {
+      redis.defineCommand("backplaneCreateSnapshot", { numberOfKeys: 1, lua: CREATE_SNAPSHOT_LUA });
+    }
   }
 
   key(id: string): string {
@@ -102,12 +119,7 @@ export class RedisSnapshotStore {
   }
 
   async create(id: string, total: number): Promise<void> {
-    const key = this.key(id);
-    await this.redis
-      .multi()
-      .hset(key, { state: "queued", seq: 0, processed: 0, total })
-      .expire(key, this.resultTtlS)
-      .exec();
+    await this.redis.backplaneCreateSnapshot(this.key(id), total, this.resultTtlS);
   }
 
   async remove(id: string): Promise<void> {
@@ -125,6 +137,16 @@ export class RedisSnapshotStore {
 
   async isCancelRequested(id: string): Promise<boolean> {
     return (await this.redis.hget(this.key(id), "cancel")) === "1";
+  }
+
+  /** Stores a backtest's request as JSON in its snapshot hash, so it expires with the snapshot. */
+  async saveRequest(id: string, request: BacktestRequest): Promise<void> {
+    await this.redis.hset(this.key(id), "request", JSON.stringify(request));
+  }
+
+  /** Returns the request JSON that `saveRequest` stored, undecoded, or undefined when there is none. */
+  async readRequest(id: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key(id), "request")) ?? undefined;
   }
 
   /**

@@ -28,6 +28,7 @@ export function withSweepSnapshots(backtests: BacktestJobs, sweeps: SweepJobs): 
   return {
     submit: (request) => backtests.submit(request),
     snapshot: async (id) => (await backtests.snapshot(id)) ?? (await sweeps.snapshot(id)),
+    request: (id) => backtests.request(id),
     cancel: (id) => backtests.cancel(id),
     readiness: () => backtests.readiness(),
     close: () => backtests.close(),
