@@ -2,7 +2,17 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "coverage/**", "web/**", "bench/results/**", "*.config.*", "ecosystem.config.js"] },
+  {
+    ignores: [
+      "dist/**",
+      "node_modules/**",
+      "coverage/**",
+      "web/**",
+      "bench/results/**",
+      "*.config.*",
+      "ecosystem.config.js",
+    ],
+  },
   {
     files: ["src/**/*.ts", "workers/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
     extends: [tseslint.configs.recommendedTypeChecked],

@@ -9,9 +9,7 @@ export interface ExecutionHooks {
   isCancelled(): boolean;
 }
 
-export type ExecutionOutcome =
-  | { status: "completed"; total: number; result: BacktestResult }
-  | { status: "cancelled" };
+export type ExecutionOutcome = { status: "completed"; total: number; result: BacktestResult } | { status: "cancelled" };
 
 /**
  * Runs one backtest request: the same steps in a BullMQ job process and in a worker thread of

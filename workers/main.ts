@@ -44,7 +44,10 @@ const clientOptions = { connection, logger, maskedAddress: settings.redis.masked
 const eventsConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:events" });
 const workerConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:worker" });
 const sweepConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:sweeps" });
-const store = new RedisSnapshotStore(eventsConnection, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS });
+const store = new RedisSnapshotStore(eventsConnection, {
+  prefix: settings.redisPrefix,
+  resultTtlS: settings.resultTtlS,
+});
 
 const processor = createBacktestProcessor(store, logger);
 const worker = new Worker<BacktestRequest>(BACKTEST_QUEUE, processor, {
@@ -72,7 +75,11 @@ worker.on("stalled", (jobId) => {
     .then(async (job) => ((await job?.getState()) === "failed" ? job : undefined))
     .then((job) => {
       if (job === undefined) return;
-      return store.emit({ type: "failed", id: jobId, error: { code: "internal", message: `backtest failed: ${job.failedReason}` } });
+      return store.emit({
+        type: "failed",
+        id: jobId,
+        error: { code: "internal", message: `backtest failed: ${job.failedReason}` },
+      });
     })
     .catch((err: unknown) => logger.warn({ err, backtestId: jobId }, "stalled job check failed"));
 });
@@ -108,7 +115,10 @@ const shutdown = createShutdown(
       },
     },
     { name: "close sweep workers", run: () => sweepWorkers.close() },
-    { name: "close Redis connections", run: () => void [eventsConnection, workerConnection, sweepConnection].forEach((client) => client.disconnect()) },
+    {
+      name: "close Redis connections",
+      run: () => void [eventsConnection, workerConnection, sweepConnection].forEach((client) => client.disconnect()),
+    },
   ],
   { timeoutMs: settings.shutdownTimeoutMs, logger, exit: (code) => process.exit(code) },
 );
@@ -116,4 +126,7 @@ onTerminationSignals(shutdown, logger);
 onFatalErrors(shutdown, logger);
 process.on("disconnect", () => void shutdown("primary disconnected"));
 
-logger.info({ queue: BACKTEST_QUEUE, concurrency: settings.jobConcurrency, redis: settings.redis.masked }, "job process ready");
+logger.info(
+  { queue: BACKTEST_QUEUE, concurrency: settings.jobConcurrency, redis: settings.redis.masked },
+  "job process ready",
+);

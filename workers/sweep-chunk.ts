@@ -50,7 +50,11 @@ export async function evaluateChunk(
     invalidExamples: [],
   };
   // Every combination of a sweep shares the request's broker options; only the params differ.
-  const evaluator = createCombinationEvaluator(candles, request.strategy, brokerOptionsOf(combinationRequest(request, {})));
+  const evaluator = createCombinationEvaluator(
+    candles,
+    request.strategy,
+    brokerOptionsOf(combinationRequest(request, {})),
+  );
   let sliceStartedAt = performance.now();
 
   for (let index = chunk.first; index < chunk.first + chunk.count; index++) {

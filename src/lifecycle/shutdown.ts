@@ -30,7 +30,12 @@ export function createShutdown(steps: ShutdownStep[], options: ShutdownOptions):
   };
 }
 
-async function runSteps(steps: ShutdownStep[], options: ShutdownOptions, reason: string, exitCode: number): Promise<void> {
+async function runSteps(
+  steps: ShutdownStep[],
+  options: ShutdownOptions,
+  reason: string,
+  exitCode: number,
+): Promise<void> {
   const { logger, timeoutMs } = options;
   logger.info({ reason, timeoutMs }, "shutting down");
 

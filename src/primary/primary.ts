@@ -28,7 +28,12 @@ const HEALTHY_AFTER_MS = 10_000;
  * application code.
  */
 export async function runPrimary(settings: Settings): Promise<void> {
-  const logger = createLogger({ level: settings.logLevel, role: "primary", instanceId: settings.instanceId, secrets: secretsOf(settings) });
+  const logger = createLogger({
+    level: settings.logLevel,
+    role: "primary",
+    instanceId: settings.instanceId,
+    secrets: secretsOf(settings),
+  });
   const childEnv = await childEnvironment(settings, logger);
 
   // Job processes are plain child processes: the sticky balancer picks from every entry of
@@ -94,13 +99,22 @@ export async function runPrimary(settings: Settings): Promise<void> {
   });
 
   logger.info(
-    { port: settings.port, host: settings.host, webWorkers: settings.webConcurrency, jobProcesses: jobCount, pid: process.pid },
+    {
+      port: settings.port,
+      host: settings.host,
+      webWorkers: settings.webConcurrency,
+      jobProcesses: jobCount,
+      pid: process.pid,
+    },
     "Backplane primary listening",
   );
 }
 
 /** Environment shared by every child, so they agree on the instance id and the Redis host. */
-async function childEnvironment(settings: Settings, logger: ReturnType<typeof createLogger>): Promise<Record<string, string>> {
+async function childEnvironment(
+  settings: Settings,
+  logger: ReturnType<typeof createLogger>,
+): Promise<Record<string, string>> {
   const env: Record<string, string> = { INSTANCE_ID: settings.instanceId };
 
   if (settings.redis === undefined) {
@@ -113,7 +127,8 @@ async function childEnvironment(settings: Settings, logger: ReturnType<typeof cr
 
   const { connection, masked, variable } = settings.redis;
   logger.info({ redis: masked }, "Redis backplane enabled");
-  for (const warning of connection.warnings) logger.warn({ variable, warning }, "Redis connection string option ignored");
+  for (const warning of connection.warnings)
+    logger.warn({ variable, warning }, "Redis connection string option ignored");
   const selected = await selectRedisHost(connection, { timeoutMs: connection.connectTimeoutMs ?? 2_000 });
   if (selected === undefined) {
     logger.warn(

@@ -89,7 +89,12 @@ export class Supervisor {
     });
   }
 
-  private scheduleRespawn(slot: Slot, child: SupervisedChild, code: number | null, signal: NodeJS.Signals | null): void {
+  private scheduleRespawn(
+    slot: Slot,
+    child: SupervisedChild,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ): void {
     const { role, logger, backoffMs, maxBackoffMs, healthyAfterMs } = this.options;
     const livedMs = Date.now() - slot.startedAt;
     // `failures` counts the quick deaths before this one, so the first respawn waits backoffMs.
@@ -97,7 +102,10 @@ export class Supervisor {
     const delayMs = Math.min(maxBackoffMs, backoffMs * 2 ** slot.failures);
     slot.failures += 1;
 
-    logger.error({ child: role, pid: child.pid, code, signal, livedMs, respawnInMs: delayMs }, "child died; respawning");
+    logger.error(
+      { child: role, pid: child.pid, code, signal, livedMs, respawnInMs: delayMs },
+      "child died; respawning",
+    );
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       if (!this.stopping) this.launch(slot);

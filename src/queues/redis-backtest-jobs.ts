@@ -121,7 +121,8 @@ export class RedisBacktestJobs implements BacktestJobs {
   }
 
   private requireQueue(): Queue<BacktestRequest> {
-    if (this.queue === undefined) throw unavailable("the backtest queue is not connected to Redis yet. Retry when /readyz returns 200.");
+    if (this.queue === undefined)
+      throw unavailable("the backtest queue is not connected to Redis yet. Retry when /readyz returns 200.");
     return this.queue;
   }
 
@@ -132,13 +133,19 @@ export class RedisBacktestJobs implements BacktestJobs {
   private async withRedis<T>(action: string, operation: () => Promise<T>): Promise<T> {
     const readiness = this.readiness();
     if (!readiness.ready) {
-      throw unavailable(`cannot ${action}: ${readiness.reason ?? "Redis is not ready"}. Retry when /readyz returns 200.`);
+      throw unavailable(
+        `cannot ${action}: ${readiness.reason ?? "Redis is not ready"}. Retry when /readyz returns 200.`,
+      );
     }
 
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        reject(unavailable(`cannot ${action}: Redis at ${this.options.maskedAddress} did not answer within ${this.options.commandTimeoutMs} ms. Retry later.`));
+        reject(
+          unavailable(
+            `cannot ${action}: Redis at ${this.options.maskedAddress} did not answer within ${this.options.commandTimeoutMs} ms. Retry later.`,
+          ),
+        );
       }, this.options.commandTimeoutMs);
     });
     try {
@@ -146,7 +153,9 @@ export class RedisBacktestJobs implements BacktestJobs {
     } catch (err) {
       if (err instanceof Error && err.name === "ApiError") throw err;
       this.options.logger.warn({ err, action }, "Redis operation failed");
-      throw unavailable(`cannot ${action}: Redis at ${this.options.maskedAddress} failed (${describe(err)}). Retry later.`);
+      throw unavailable(
+        `cannot ${action}: Redis at ${this.options.maskedAddress} failed (${describe(err)}). Retry later.`,
+      );
     } finally {
       clearTimeout(timer);
     }

@@ -65,7 +65,10 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
     }
 
     const level = error.status >= 500 ? "warn" : "info";
-    logger[level]({ method: req.method, path: req.path, status: error.status, code: error.code, reason: error.message }, "request rejected");
+    logger[level](
+      { method: req.method, path: req.path, status: error.status, code: error.code, reason: error.message },
+      "request rejected",
+    );
     res.status(error.status).json({ error: error.toBody() });
   };
 }
@@ -78,7 +81,9 @@ function toApiError(err: unknown): ApiError | undefined {
   const type = (err as { type?: unknown }).type;
   if (type === "entity.parse.failed") {
     const detail = (err as Error).message;
-    return validationFailed(`the request body is not valid JSON (${detail}); send a JSON object with Content-Type: application/json`);
+    return validationFailed(
+      `the request body is not valid JSON (${detail}); send a JSON object with Content-Type: application/json`,
+    );
   }
   if (type === "entity.too.large") {
     return validationFailed(`the request body is larger than ${MAX_JSON_BYTES} bytes`);

@@ -11,7 +11,9 @@ import { validationFailed } from "./errors";
 export function checkBacktestInput(request: BacktestRequest): void {
   if (!hasDataset(request.dataset)) {
     throw validationFailed(
-      `unknown dataset "${request.dataset}"; use one of ${datasetDefinitions().map((d) => d.id).join(", ")} (GET /api/datasets lists them)`,
+      `unknown dataset "${request.dataset}"; use one of ${datasetDefinitions()
+        .map((d) => d.id)
+        .join(", ")} (GET /api/datasets lists them)`,
       "dataset",
     );
   }

@@ -86,7 +86,10 @@ export function runWebWorker(settings: Settings): void {
   onFatalErrors(shutdown, logger);
   process.on("disconnect", () => void shutdown("primary disconnected"));
 
-  logger.info({ worker: workerLabel, mode: settings.redis === undefined ? "single-host" : "redis" }, "web worker ready");
+  logger.info(
+    { worker: workerLabel, mode: settings.redis === undefined ? "single-host" : "redis" },
+    "web worker ready",
+  );
 }
 
 function singleHostLayer(settings: Settings, logger: Logger): JobLayer {
@@ -116,7 +119,11 @@ function redisLayer(settings: Settings, logger: Logger): JobLayer {
   const connection = redisConnectionForChild(redis.connection);
   const clientOptions = { connection, logger, maskedAddress: redis.masked };
   const { publisher, subscriber } = createPubSubPair({ ...clientOptions, connectionName: "backplane:web:adapter" });
-  const producer = createProducerConnection({ ...clientOptions, connectionName: "backplane:web:producer", commandTimeoutMs: PRODUCER_COMMAND_TIMEOUT_MS });
+  const producer = createProducerConnection({
+    ...clientOptions,
+    connectionName: "backplane:web:producer",
+    commandTimeoutMs: PRODUCER_COMMAND_TIMEOUT_MS,
+  });
   const relaySubscriber = createWorkerConnection({ ...clientOptions, connectionName: "backplane:web:relay" });
 
   let jobs: RedisBacktestJobs | undefined;
@@ -136,7 +143,13 @@ function redisLayer(settings: Settings, logger: Logger): JobLayer {
       };
       jobs = new RedisBacktestJobs(options);
       sweeps = new RedisSweepJobs(options);
-      relay = createRedisRelay({ subscriber: relaySubscriber, channel: store.channel, namespace, readSnapshot: (id) => store.read(id), logger });
+      relay = createRedisRelay({
+        subscriber: relaySubscriber,
+        channel: store.channel,
+        namespace,
+        readSnapshot: (id) => store.read(id),
+        logger,
+      });
       return { jobs, sweeps };
     },
     async close() {

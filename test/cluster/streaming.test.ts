@@ -5,7 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BacktestEvent, BacktestSnapshot, SubscribeReply } from "../../src/hubs/backtest-events";
 import { BackplaneProcess } from "../support/backplane";
 import { expectExactlyOnce } from "../support/exactly-once";
-import { connectHub, eventually, getJson, postJson, recordEvents, subscribe, type HubSocket } from "../support/hub-client";
+import {
+  connectHub,
+  eventually,
+  getJson,
+  postJson,
+  recordEvents,
+  subscribe,
+  type HubSocket,
+} from "../support/hub-client";
 import { REDIS_SKIP_REASON, redisServerAvailable, TestRedisServer } from "../support/redis-server";
 
 const SUBSCRIBERS = 4;
@@ -102,13 +110,21 @@ describe.each<Mode>([
     const reply = await subscribe(socket, id);
     if ("error" in reply) throw new Error(reply.error.message);
 
-    await eventually(() => (events.some((event) => event.type === "progress") ? true : undefined), 10_000, "first progress");
+    await eventually(
+      () => (events.some((event) => event.type === "progress") ? true : undefined),
+      10_000,
+      "first progress",
+    );
     // Each DELETE opens a new connection, which the primary may give to either worker; repeat
     // until a worker has answered, and check the answers agree.
     const response = await fetch(`${server.url}/api/backtests/${id}`, { method: "DELETE" });
     expect(response.status).toBe(202);
 
-    await eventually(() => (events.some((event) => event.type === "cancelled") ? true : undefined), 10_000, "cancelled event");
+    await eventually(
+      () => (events.some((event) => event.type === "cancelled") ? true : undefined),
+      10_000,
+      "cancelled event",
+    );
     expectExactlyOnce(events, reply.snapshot.seq, "cancelled");
     const snapshot = (await getJson(`${server.url}/api/backtests/${id}`)).body as BacktestSnapshot;
     expect(snapshot.state).toBe("cancelled");
@@ -119,10 +135,15 @@ describe.each<Mode>([
   });
 
   it.skipIf(redis && !hasRedis)("serves a snapshot from either worker", async () => {
-    const submitted = await postJson(`${server.url}/api/backtests`, { ...PACED_GOOG_BACKTEST, barsPerSecond: undefined });
+    const submitted = await postJson(`${server.url}/api/backtests`, {
+      ...PACED_GOOG_BACKTEST,
+      barsPerSecond: undefined,
+    });
     const { id } = submitted.body as { id: string };
     await eventually(
-      async () => ((await getJson(`${server.url}/api/backtests/${id}`)).body as BacktestSnapshot).state === "completed" || undefined,
+      async () =>
+        ((await getJson(`${server.url}/api/backtests/${id}`)).body as BacktestSnapshot).state === "completed" ||
+        undefined,
       20_000,
       "the backtest to complete",
     );

@@ -5,7 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BacktestSnapshot } from "../../src/hubs/backtest-events";
 import { BackplaneProcess } from "../support/backplane";
 import { expectExactlyOnce } from "../support/exactly-once";
-import { connectHub, eventually, getJson, postJson, recordEvents, subscribe, type HubSocket } from "../support/hub-client";
+import {
+  connectHub,
+  eventually,
+  getJson,
+  postJson,
+  recordEvents,
+  subscribe,
+  type HubSocket,
+} from "../support/hub-client";
 import { REDIS_SKIP_REASON, redisServerAvailable, TestRedisServer } from "../support/redis-server";
 
 const PACED_BACKTEST = {
@@ -82,11 +90,19 @@ describe.skipIf(!redisServerAvailable())("two instances sharing one Redis", () =
     const submitted = await postJson(`${instanceA.url}/api/backtests`, { ...PACED_BACKTEST, barsPerSecond: 200 });
     const { id } = submitted.body as { id: string };
     const follower = await follow(instanceA, id);
-    await eventually(() => (follower.events.some((event) => event.type === "progress") ? true : undefined), 10_000, "progress");
+    await eventually(
+      () => (follower.events.some((event) => event.type === "progress") ? true : undefined),
+      10_000,
+      "progress",
+    );
 
     const response = await fetch(`${instanceB.url}/api/backtests/${id}`, { method: "DELETE" });
     expect(response.status).toBe(202);
-    await eventually(() => (follower.events.some((event) => event.type === "cancelled") ? true : undefined), 10_000, "cancelled");
+    await eventually(
+      () => (follower.events.some((event) => event.type === "cancelled") ? true : undefined),
+      10_000,
+      "cancelled",
+    );
     expectExactlyOnce(follower.events, follower.reply.snapshot.seq, "cancelled");
     expect(((await getJson(`${instanceA.url}/api/backtests/${id}`)).body as BacktestSnapshot).state).toBe("cancelled");
   });

@@ -42,9 +42,17 @@ export class BackplaneProcess {
     await instance.waitForLog((line) => line.msg === "Backplane primary listening", 30_000);
     if (options.waitForWorkers !== false) {
       const workers = options.webWorkers ?? 2;
-      await instance.waitFor(() => instance.count((line) => line.msg === "web worker ready") >= workers, 30_000, `${workers} web workers ready`);
+      await instance.waitFor(
+        () => instance.count((line) => line.msg === "web worker ready") >= workers,
+        30_000,
+        `${workers} web workers ready`,
+      );
       if (options.env?.["REDIS_URL"] !== undefined || options.env?.["ConnectionStrings__Redis"] !== undefined) {
-        await instance.waitFor(() => instance.count((line) => line.msg === "backtest queue connected") >= workers, 30_000, `${workers} queues connected`);
+        await instance.waitFor(
+          () => instance.count((line) => line.msg === "backtest queue connected") >= workers,
+          30_000,
+          `${workers} queues connected`,
+        );
       }
     }
     return instance;
@@ -114,7 +122,11 @@ export class BackplaneProcess {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${this.rawOutput.slice(-20).join("\n")}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${this.rawOutput.slice(-20).join("\n")}`,
+          ),
+        );
       }, timeoutMs);
       const check = () => {
         if (!condition()) return;

@@ -6,7 +6,11 @@ import type { BacktestEvent } from "../../src/hubs/backtest-events";
  * Asserts that a raw subscriber saw each event after its snapshot exactly once: no seq twice,
  * no gap from `fromSeq + 1` to the terminal event, and exactly one terminal event, the last.
  */
-export function expectExactlyOnce(events: BacktestEvent[], fromSeq: number, terminal: BacktestEvent["type"] = "completed"): void {
+export function expectExactlyOnce(
+  events: BacktestEvent[],
+  fromSeq: number,
+  terminal: BacktestEvent["type"] = "completed",
+): void {
   const seqs = events.map((event) => event.seq);
   expect(new Set(seqs).size, `duplicate seq in ${seqs.join(",")}`).toBe(seqs.length);
 

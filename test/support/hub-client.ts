@@ -47,7 +47,10 @@ export function recordEvents(socket: HubSocket): BacktestEvent[] {
   return events;
 }
 
-export async function postJson(url: string, body: unknown): Promise<{ status: number; body: unknown; worker: string | null }> {
+export async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown; worker: string | null }> {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -62,7 +65,11 @@ export async function getJson(url: string): Promise<{ status: number; body: unkn
 }
 
 /** Polls until `check` returns a value, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

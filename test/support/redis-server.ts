@@ -38,7 +38,12 @@ export class TestRedisServer {
   private process: ChildProcess | undefined;
   private readonly ownsDir: boolean;
 
-  private constructor(port: number, dir: string, ownsDir: boolean, private readonly options: RedisServerOptions) {
+  private constructor(
+    port: number,
+    dir: string,
+    ownsDir: boolean,
+    private readonly options: RedisServerOptions,
+  ) {
     this.port = port;
     this.dir = dir;
     this.ownsDir = ownsDir;
@@ -58,7 +63,18 @@ export class TestRedisServer {
   }
 
   async launch(): Promise<void> {
-    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--dir", this.dir, "--daemonize", "no"];
+    const args = [
+      "--port",
+      String(this.port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--dir",
+      this.dir,
+      "--daemonize",
+      "no",
+    ];
     args.push("--appendonly", this.options.appendOnly ? "yes" : "no");
     if (this.options.appendOnly) args.push("--appendfsync", "everysec");
     if (this.options.requirePass !== undefined) args.push("--requirepass", this.options.requirePass);

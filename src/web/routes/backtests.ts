@@ -57,7 +57,10 @@ export function backtestRoutes(jobs: BacktestJobs): Router {
       case "not_found":
         throw backtestNotFound(id);
       case "finished":
-        throw new ApiError("conflict", `backtest "${id}" already ended in state ${outcome.snapshot.state}; there is nothing to cancel`);
+        throw new ApiError(
+          "conflict",
+          `backtest "${id}" already ended in state ${outcome.snapshot.state}; there is nothing to cancel`,
+        );
       case "accepted":
         res.status(202).json(outcome.snapshot);
         return;
