@@ -10,7 +10,15 @@ import { exitOnConfigError } from "./config/exit-on-config-error";
 const settings = exitOnConfigError(() => loadSettings(process.env));
 
 if (cluster.isPrimary) {
-  void import("./primary/primary.js").then(({ runPrimary }) => runPrimary(settings));
+  import("./primary/primary.js")
+    .then(({ runPrimary }) => runPrimary(settings))
+    .catch((err: unknown) => {
+      // Listening failed (port in use, unknown HOST) or DATA_DIR is unusable. The primary kills
+      // its children on exit, so nothing is left behind.
+      const reason = err instanceof Error ? err.message : String(err);
+      process.stderr.write(`Backplane did not start: ${reason}\n`);
+      process.exit(1);
+    });
 } else {
   void import("./web/web-worker.js").then(({ runWebWorker }) => runWebWorker(settings));
 }

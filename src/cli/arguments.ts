@@ -4,7 +4,8 @@ import type { BacktestRequest, StrategyParamValue, TransportName } from "../clie
 
 export const DEFAULT_URL = "http://localhost:3000";
 const DEFAULT_CASH = 10_000;
-const DEFAULT_COMMISSION = 0.001;
+/** The server's default, so that the CLI and a bare POST /api/backtests run the same backtest. */
+const DEFAULT_COMMISSION = 0;
 
 /**
  * Datasets whose id starts with this prefix trade fractional units by default. One BTC closed above the default

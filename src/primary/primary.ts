@@ -1,4 +1,5 @@
 import { fork } from "node:child_process";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import cluster from "node:cluster";
 import http from "node:http";
 import path from "node:path";
@@ -12,6 +13,7 @@ import { createShutdown, onTerminationSignals } from "../lifecycle/shutdown";
 import { selectRedisHost } from "../redis/select-host";
 import { stopReadingAfterHandoff } from "./stop-reading-after-handoff";
 import { Supervisor, type SupervisedChild } from "./supervisor";
+import { closeUndeliveredConnections } from "./undelivered-connections";
 
 /** Compiled entry of a job process; forked with child_process, never with cluster. */
 const JOB_PROCESS_ENTRY = path.resolve(__dirname, "../../workers/main.js");
@@ -34,6 +36,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
     instanceId: settings.instanceId,
     secrets: secretsOf(settings),
   });
+  checkDataDirectory(settings.dataDir);
   const childEnv = await childEnvironment(settings, logger);
 
   // Job processes are plain child processes: the sticky balancer picks from every entry of
@@ -63,6 +66,12 @@ export async function runPrimary(settings: Settings): Promise<void> {
 
   const server = http.createServer();
   setupStickyBalancer(server, { loadBalancingMethod: "least-connection" });
+  // Connections passed to a web worker in the moment it died would otherwise stay open, unanswered.
+  cluster.on("exit", (worker) => {
+    const closed = closeUndeliveredConnections(worker.process);
+    if (closed > 0)
+      logger.warn({ pid: worker.process.pid, closed }, "closed connections that a dead web worker never took");
+  });
   stopReadingAfterHandoff(server);
 
   const shutdown = createShutdown(
@@ -94,7 +103,10 @@ export async function runPrimary(settings: Settings): Promise<void> {
   web.start();
   jobs.start();
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err) => {
+      const address = `${settings.host ?? "all interfaces"} port ${settings.port}`;
+      reject(new Error(`cannot listen on ${address} (${err.message}); check PORT and HOST`));
+    });
     server.listen(settings.port, settings.host, () => resolve());
   });
 
@@ -166,4 +178,20 @@ function processChild(child: ReturnType<typeof fork>): SupervisedChild {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
+}
+
+/**
+ * Fails startup when DATA_DIR cannot hold uploads, instead of letting the first upload fail in a
+ * web worker. Creates the folder when it is missing.
+ */
+function checkDataDirectory(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    accessSync(dataDir, constants.W_OK);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `DATA_DIR="${dataDir}" is not a writable folder (${reason}); set DATA_DIR to a folder that every Backplane process can write`,
+    );
+  }
 }

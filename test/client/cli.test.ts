@@ -238,7 +238,7 @@ describe("backtest CLI run", () => {
       strategy: "sma-cross",
       params: { fast: 10, slow: 30 },
       cash: 10_000,
-      commission: 0.001,
+      commission: 0,
       fractional: true,
     });
   });

@@ -1,8 +1,18 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { DatasetNotFoundError, hasDataset, listDatasets, loadDataset } from "../../src/data/datasets";
+import { configureDataDirectory } from "../../src/data/uploads/upload-store";
 
 describe("dataset registry", () => {
+  // An empty data folder of the test's own, so that uploads made by hand in ./.data are not listed.
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "backplane-datasets-"));
+  beforeAll(() => configureDataDirectory(dataDir));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
   it("lists the shipped datasets with their ranges", async () => {
     const datasets = await listDatasets();
     expect(datasets.map((dataset) => dataset.id)).toEqual(["btcusdt-1h", "goog-daily", "btcusdt-1m-2024"]);

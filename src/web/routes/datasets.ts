@@ -123,6 +123,10 @@ function detachBody(req: Request): { stream: PassThrough; discardRest(): void } 
   const abort = () => {
     if (!req.complete) stream.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
   };
+  // The upload pipeline reports errors while it reads the stream. A client abort after it has
+  // finished (for example after a timeout answered the request) would otherwise be an unhandled
+  // stream error and take down the web worker.
+  stream.on("error", () => undefined);
   req.once("error", abort);
   req.once("close", abort);
   req.pipe(stream);
