@@ -63,8 +63,10 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
       await lastProgress;
 
       if (outcome.status === "cancelled" && draining && !cancelled) {
-        log.info("backtest handed back to the queue for another job process");
+        // Logged once the job is back in the wait list: without Redis, moveToWait() waits, and
+        // the job is left to the stalled check instead.
         await job.moveToWait(token);
+        log.info("backtest handed back to the queue for another job process");
         throw new WaitingError();
       }
 
