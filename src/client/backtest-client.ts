@@ -76,7 +76,10 @@ export interface BacktestClientOptions {
   ackTimeoutMs?: number;
   /** Delay in ms before a subscribe rejected with `unavailable` is retried. Default: 1,000. */
   subscribeRetryDelayMs?: number;
-  /** Maximum consecutive subscribes that time out or get `unavailable` before a follow fails. Default: 3. */
+  /**
+   * Maximum consecutive subscribes that time out or get `unavailable` before a follow fails.
+   * Default: 60, so that with the 1 s retry delay a follow outlasts a Redis restart of about a minute.
+   */
   maxSubscribeRetries?: number;
 }
 
@@ -100,7 +103,7 @@ const DEFAULT_SETTINGS = {
   requestTimeoutMs: 10_000,
   ackTimeoutMs: 5_000,
   subscribeRetryDelayMs: 1_000,
-  maxSubscribeRetries: 3,
+  maxSubscribeRetries: 60,
 };
 
 /** Reconnection stays on. socket.io-client 4.8 doubles the delay from 500 ms, with ±50% jitter, up to 5 s. */
