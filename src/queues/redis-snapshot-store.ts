@@ -29,10 +29,10 @@ declare module "ioredis" {
 }
 
 /**
- * Creates a snapshot in the `queued` state and sets its expiry, atomically. A script rather than
- * MULTI/EXEC: ioredis (5.x) builds a pipeline object for every MULTI and copies onto it each
- * script defined on the connection, dozens once BullMQ's Queue shares it, which made this call
- * cost more client CPU than BullMQ's own addJob (bench/realtime, jobs scenario).
+ * Creates a snapshot in the `queued` state and sets its expiry, atomically. It is a script rather
+ * than MULTI/EXEC because ioredis (5.x) builds a pipeline object for every MULTI and copies onto
+ * it each script defined on the connection, dozens once BullMQ's Queue shares it. With MULTI this
+ * call cost more client CPU than BullMQ's own addJob (bench/realtime, jobs scenario).
  */
 const CREATE_SNAPSHOT_LUA = `
 redis.call('HSET', KEYS[1], 'state', 'queued', 'seq', 0, 'processed', 0, 'total', ARGV[1])

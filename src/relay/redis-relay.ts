@@ -1,11 +1,13 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 
-import type { BacktestEvent, BacktestSnapshot } from "../hubs/backtest-events";
+import { backtestRoom, type BacktestEvent, type BacktestSnapshot } from "../hubs/backtest-events";
 import { emitLocally, eventOfSnapshot, type BacktestNamespace } from "./event-payload";
 
 const ROOM_PREFIX = "backtest:";
 const EVENT_TYPES: ReadonlySet<string> = new Set(["progress", "completed", "failed", "cancelled"]);
+const ID_FIELD = '"id":"';
+const SEQ_FIELD = '","seq":';
 
 export interface RedisRelayOptions {
   /** A dedicated connection in subscriber mode that retries forever. */
@@ -23,6 +25,12 @@ export interface RedisRelayOptions {
  * its own sockets, so each subscriber gets it exactly once. Broadcasting through the Redis
  * adapter instead would repeat each event once per relaying worker.
  *
+ * Every worker receives every event, but most concern backtests that none of its sockets follow:
+ * those are dropped after reading the id from the message's head, before any JSON work, so that
+ * a worker's cost grows with the events its own subscribers follow rather than with all events
+ * of the deployment. A malformed message is therefore only counted when it names a followed
+ * backtest or has no readable id.
+ *
  * Pub/sub drops messages while the subscriber is disconnected; after a reconnect the relay emits
  * the current snapshot of each followed backtest as its latest event, so clients detect the gap
  * in `seq` and resynchronise.
@@ -34,6 +42,9 @@ export function createRedisRelay(options: RedisRelayOptions): { close(): Promise
 
   subscriber.on("message", (from: string, message: string) => {
     if (from !== channel) return;
+
+    const id = idOfMessage(message);
+    if (id !== undefined && !namespace.adapter.rooms.has(backtestRoom(id))) return;
 
     const event = decodeEvent(message);
     if (event === undefined) {
@@ -93,6 +104,21 @@ async function readWithRetry(options: RedisRelayOptions, id: string): Promise<Ba
       await new Promise((resolve) => setTimeout(resolve, RESYNC_RETRY_DELAY_MS));
     }
   }
+}
+
+/**
+ * Reads the backtest id from the head that the snapshot store's script writes,
+ * `{"type":"<type>","id":"<id>","seq":...`, without parsing the message. Returns undefined when
+ * the head has another shape or the id contains an escape, and the caller then parses it all.
+ */
+function idOfMessage(message: string): string | undefined {
+  const start = message.indexOf(ID_FIELD);
+  if (start < 0) return undefined;
+  const from = start + ID_FIELD.length;
+  const end = message.indexOf(SEQ_FIELD, from);
+  if (end < 0) return undefined;
+  const id = message.slice(from, end);
+  return id.includes("\\") || id.includes('"') ? undefined : id;
 }
 
 function decodeEvent(message: string): BacktestEvent | undefined {

@@ -1,0 +1,329 @@
+/**
+ * Runs the rate sweeps of several server setups side by side over rooms of several sizes. Every
+ * setup is started, connected and subscribed first. Then, level by level, each setup that still
+ * keeps up runs its step in turn. Other work shares this host, so a change in its load then hits
+ * the setups alike rather than whichever was measured last. Shared by the fanout and adapters
+ * scenarios, which differ only in their setups.
+ */
+import { round } from "../clock";
+import { sourceAddresses } from "../addresses";
+import { GeneratorPool, type MergedConnect } from "../generator/pool";
+import { describeStep, runStep, summarizeSweep, type SweepResult, type SweepSettings, type SweepStep } from "./sweep";
+import { SETUP_DESCRIPTIONS, startSetup, type Setup, type SetupKind } from "./setups";
+import type { ScenarioContext, SummaryRow } from "./types";
+
+export interface RoomSpec {
+  name: string;
+  subscribers: number;
+  levels: number[];
+}
+
+export interface SweepOptions {
+  rooms: RoomSpec[];
+  stepMs: number;
+  payloadBytes: number;
+  p99LimitMs: number;
+  /** Setup whose best step is run again with twice the generator processes, to show their headroom. */
+  headroomCheckOf?: SetupKind;
+}
+
+export interface RoomFigures {
+  room: string;
+  subscribers: number;
+  sweep: SweepResult;
+}
+
+export interface HeadroomFigures {
+  room: string;
+  offeredDeliveriesPerSecond: number;
+  generators: number;
+  doubledGenerators: number;
+  /** The step as measured in the sweep with the usual generators. */
+  withGenerators: SweepStep;
+  /** The same offered rate with twice the generator processes. */
+  withDoubledGenerators: SweepStep;
+}
+
+export interface SetupFigures {
+  setup: SetupKind;
+  description: string;
+  generators: number;
+  connect: MergedConnect;
+  rooms: RoomFigures[];
+  headroom?: HeadroomFigures;
+}
+
+const CONNECT_CONCURRENCY = 400;
+/**
+ * Time allowed to one connection attempt, and attempts per client. About one connection in ten
+ * thousand, to the stock servers and the product alike, gets its Engine.IO open packet but never
+ * the namespace's connect reply. Such a client starts over, and the results count the retries.
+ * NOTE: why that reply never comes is not known; the client waits in state "namespace".
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+const CONNECT_ATTEMPTS = 3;
+const WARMUP_MS = 1_000;
+/**
+ * A step that misses the p99 limit by less than this factor is run once more and the better
+ * attempt counts. Other work on this machine stalls every setup now and then for a few hundred
+ * milliseconds, which alone can put one 4-second step over 50 ms. A setup that is too slow
+ * misses twice.
+ */
+const RETRY_BELOW_LIMIT_FACTOR = 4;
+
+/** A started setup with its connected and subscribed clients. */
+interface Prepared {
+  kind: SetupKind;
+  setup: Setup;
+  pool: GeneratorPool;
+  connect: MergedConnect;
+  /** Backtest id of each room, in the order of `options.rooms`. */
+  ids: string[];
+  /** Next `processed` value of its publisher. */
+  counter: number;
+}
+
+async function connectAndSubscribe(
+  setup: Setup,
+  pool: GeneratorPool,
+  clients: number,
+  rooms: { id: string; subscribers: number }[],
+): Promise<MergedConnect> {
+  const connect = await pool.connect({
+    host: "127.0.0.1",
+    ports: setup.target.server.ports,
+    localAddresses: sourceAddresses(clients),
+    count: clients,
+    concurrency: CONNECT_CONCURRENCY,
+    namespace: "/backtest",
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    attempts: CONNECT_ATTEMPTS,
+  });
+  if (connect.connected < clients)
+    throw new Error(
+      `${setup.kind}: only ${connect.connected} of ${clients} clients connected: ${connect.errors.join("; ")}`,
+    );
+  for (const room of rooms) {
+    const result = await pool.subscribe(room.id, room.subscribers);
+    if (result.subscribed < room.subscribers)
+      throw new Error(
+        `${setup.kind}: ${result.failed} subscriptions to ${room.id} failed: ${result.errors.join("; ")}`,
+      );
+  }
+  return connect;
+}
+
+async function prepare(kind: SetupKind, options: SweepOptions, context: ScenarioContext): Promise<Prepared> {
+  const clients = Math.max(...options.rooms.map((room) => room.subscribers));
+  const setup = await startSetup(kind);
+  try {
+    const pool = await GeneratorPool.start(context.generators);
+    try {
+      const ids = await setup.prepareRooms(options.rooms.map((room) => room.name));
+      const connect = await connectAndSubscribe(
+        setup,
+        pool,
+        clients,
+        options.rooms.map((room, i) => ({ id: ids[i] as string, subscribers: room.subscribers })),
+      );
+      context.log(
+        `${kind}: ${connect.connected.toLocaleString("en-US")} clients connected on ${pool.size} generators at ${connect.upgradesPerSecond} upgrades/s` +
+          (connect.retried > 0 ? ` after ${connect.retried} retried connections (${connect.errors.join("; ")})` : ""),
+      );
+      return { kind, setup, pool, connect, ids, counter: 1 };
+    } catch (err) {
+      await pool.stop();
+      throw err;
+    }
+  } catch (err) {
+    await setup.stop();
+    throw err;
+  }
+}
+
+/** Sweeps every room on every setup, interleaving the setups level by level. */
+export async function sweepSetups(
+  kinds: SetupKind[],
+  options: SweepOptions,
+  context: ScenarioContext,
+): Promise<SetupFigures[]> {
+  const prepared: Prepared[] = [];
+  try {
+    for (const kind of kinds) prepared.push(await prepare(kind, options, context));
+    const figures: SetupFigures[] = prepared.map((entry) => ({
+      setup: entry.kind,
+      description: SETUP_DESCRIPTIONS[entry.kind],
+      generators: entry.pool.size,
+      connect: entry.connect,
+      rooms: [],
+    }));
+
+    for (const [roomIndex, room] of options.rooms.entries()) {
+      context.log(
+        `sweeping ${room.name} (${room.subscribers.toLocaleString("en-US")} subscribers) on ${kinds.join(", ")}`,
+      );
+      const steps = prepared.map((): SweepStep[] => []);
+      const active = prepared.map(() => true);
+      for (const entry of prepared) {
+        const settings = sweepSettings(options, room, entry.ids[roomIndex] as string);
+        entry.counter = (
+          await runStep(
+            entry.setup.target,
+            entry.pool,
+            { ...settings, stepMs: WARMUP_MS },
+            room.levels[0] ?? 1_000,
+            entry.counter,
+          )
+        ).nextCounter;
+      }
+      for (const offered of room.levels) {
+        for (const [k, entry] of prepared.entries()) {
+          if (!active[k]) continue;
+          const settings = sweepSettings(options, room, entry.ids[roomIndex] as string);
+          const first = await runStep(entry.setup.target, entry.pool, settings, offered, entry.counter);
+          entry.counter = first.nextCounter;
+          let step = first.step;
+          if (!step.passed && step.keptUp && step.latency.p99Ms < options.p99LimitMs * RETRY_BELOW_LIMIT_FACTOR) {
+            context.log(`  ${entry.kind}: ${describeStep(step)}; running it again`);
+            const second = await runStep(entry.setup.target, entry.pool, settings, offered, entry.counter);
+            entry.counter = second.nextCounter;
+            context.log(`  ${entry.kind}: again: ${describeStep(second.step)}`);
+            const better = second.step.latency.p99Ms < step.latency.p99Ms ? second.step : step;
+            step = { ...better, firstAttemptP99Ms: first.step.latency.p99Ms };
+          } else {
+            context.log(`  ${entry.kind}: ${describeStep(step)}`);
+          }
+          steps[k]?.push(step);
+          if (!step.keptUp) active[k] = false;
+        }
+        if (!active.some(Boolean)) break;
+      }
+      prepared.forEach((_, k) =>
+        figures[k]?.rooms.push({
+          room: room.name,
+          subscribers: room.subscribers,
+          sweep: summarizeSweep(steps[k] ?? []),
+        }),
+      );
+    }
+
+    const checked = prepared.findIndex((entry) => entry.kind === options.headroomCheckOf);
+    const checkedFigures = figures[checked];
+    const checkedEntry = prepared[checked];
+    if (checkedFigures !== undefined && checkedEntry !== undefined) {
+      const headroom = await checkHeadroom(checkedEntry, checkedFigures, options, context);
+      if (headroom !== undefined) checkedFigures.headroom = headroom;
+    }
+    return figures;
+  } finally {
+    for (const entry of prepared) {
+      await entry.pool.stop();
+      await entry.setup.stop();
+    }
+  }
+}
+
+/**
+ * Runs the best passing step of the setup's highest-figure room again with twice the generator
+ * processes. When the generators limited the figure, more of them raise it.
+ */
+async function checkHeadroom(
+  entry: Prepared,
+  figures: SetupFigures,
+  options: SweepOptions,
+  context: ScenarioContext,
+): Promise<HeadroomFigures | undefined> {
+  const top = figures.rooms.reduce<RoomFigures | undefined>(
+    (best, room) =>
+      (room.sweep.best?.deliveriesPerSecond ?? 0) > (best?.sweep.best?.deliveriesPerSecond ?? 0) ? room : best,
+    undefined,
+  );
+  const best = top?.sweep.best;
+  if (top === undefined || best === undefined) return undefined;
+  const roomIndex = figures.rooms.indexOf(top);
+  const room = options.rooms[roomIndex] as RoomSpec;
+  const id = entry.ids[roomIndex] as string;
+
+  const generators = entry.pool.size;
+  await entry.pool.stop();
+  entry.pool = await GeneratorPool.start(generators * 2);
+  await connectAndSubscribe(entry.setup, entry.pool, room.subscribers, [{ id, subscribers: room.subscribers }]);
+  const settings = sweepSettings(options, room, id);
+  entry.counter = (
+    await runStep(
+      entry.setup.target,
+      entry.pool,
+      { ...settings, stepMs: WARMUP_MS },
+      best.offeredDeliveriesPerSecond,
+      entry.counter,
+    )
+  ).nextCounter;
+  const { step } = await runStep(
+    entry.setup.target,
+    entry.pool,
+    settings,
+    best.offeredDeliveriesPerSecond,
+    entry.counter,
+  );
+  context.log(`${entry.kind}: headroom check with ${entry.pool.size} generators: ${describeStep(step)}`);
+  return {
+    room: room.name,
+    offeredDeliveriesPerSecond: best.offeredDeliveriesPerSecond,
+    generators,
+    doubledGenerators: entry.pool.size,
+    withGenerators: best,
+    withDoubledGenerators: step,
+  };
+}
+
+function sweepSettings(options: SweepOptions, room: RoomSpec, id: string): SweepSettings {
+  return {
+    id,
+    subscribers: room.subscribers,
+    levels: room.levels,
+    stepMs: options.stepMs,
+    payloadBytes: options.payloadBytes,
+    p99LimitMs: options.p99LimitMs,
+    minDeliveredRatio: 0.999,
+    keepUpP99Ms: 1_000,
+    drainTimeoutMs: 3_000,
+  };
+}
+
+/** Builds the summary rows of one setup: one per room, from its best passing step, else its best sustained step. */
+export function summaryRows(figures: SetupFigures): SummaryRow[] {
+  return figures.rooms.map((room) => {
+    const { best, sustained } = room.sweep;
+    const shown = best ?? sustained ?? room.sweep.steps[0];
+    const atLimit =
+      best === undefined
+        ? "none at p99 < 50 ms"
+        : `${best.deliveriesPerSecond.toLocaleString("en-US")} deliveries/s at p99 < 50 ms`;
+    const kept =
+      sustained === undefined ? "none sustained" : `${sustained.deliveriesPerSecond.toLocaleString("en-US")} sustained`;
+    return {
+      setup: `${figures.setup}, ${room.room}`,
+      throughput: `${atLimit}; ${kept}`,
+      p50Ms: shown?.latency.p50Ms ?? null,
+      p99Ms: shown?.latency.p99Ms ?? null,
+      maxMs: shown?.latency.maxMs ?? null,
+      deliveredRatio: shown?.deliveredRatio ?? null,
+      rssMiB: shown?.serverRssMiB ?? null,
+      cpuSecondsPerMillion: shown?.serverCpuSecondsPerMillion ?? null,
+    };
+  });
+}
+
+/** Returns the best deliveries per second of a room at the p99 limit, 0 when no step passed. */
+export function bestRate(figures: SetupFigures, room: string): number {
+  return figures.rooms.find((candidate) => candidate.room === room)?.sweep.best?.deliveriesPerSecond ?? 0;
+}
+
+/** Returns the maximum deliveries per second of a room that the server kept up with, 0 when none. */
+export function sustainedRate(figures: SetupFigures, room: string): number {
+  return figures.rooms.find((candidate) => candidate.room === room)?.sweep.sustained?.deliveriesPerSecond ?? 0;
+}
+
+export function percent(value: number): number {
+  return round(value * 100, 1);
+}
