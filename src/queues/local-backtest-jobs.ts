@@ -8,6 +8,7 @@ import type { FromThread } from "../../workers/thread-messages";
 import type { BacktestJobs, CancelOutcome, Readiness } from "./backtest-jobs";
 import type { BacktestRequest } from "./backtest-request";
 import { BacktestThreadPool } from "./backtest-thread-pool";
+import { applyToSnapshot } from "./local-snapshot";
 import { toProgress } from "./progress";
 import { isTerminal } from "./redis-snapshot-store";
 
@@ -131,26 +132,7 @@ export class LocalBacktestJobs implements BacktestJobs {
     if (record === undefined || isTerminal(record.snapshot.state)) return;
 
     const snapshot = record.snapshot;
-    const event: BacktestEvent = { ...unnumbered, seq: snapshot.seq + 1 };
-    snapshot.seq = event.seq;
-    switch (event.type) {
-      case "progress":
-        snapshot.state = "running";
-        snapshot.progress = toProgress(event.processed, event.total);
-        break;
-      case "completed":
-        snapshot.state = "completed";
-        snapshot.progress = toProgress(snapshot.progress.total, snapshot.progress.total);
-        snapshot.result = event.result;
-        break;
-      case "failed":
-        snapshot.state = "failed";
-        snapshot.error = event.error;
-        break;
-      case "cancelled":
-        snapshot.state = "cancelled";
-        break;
-    }
+    const event = applyToSnapshot(snapshot, unnumbered);
 
     if (isTerminal(snapshot.state)) {
       record.expiry = setTimeout(() => this.records.delete(event.id), this.options.resultTtlS * 1000);
@@ -159,7 +141,7 @@ export class LocalBacktestJobs implements BacktestJobs {
     emitEvent(this.namespace.to(backtestRoom(event.id)), event);
   }
 
-  /** Asks every other web worker; answers that did not arrive in time are left out. */
+  /** Sends a request to every other web worker. Responses that did not arrive in time are left out. */
   private askPeers(event: "backtest:snapshot", id: string): Promise<(BacktestSnapshot | null)[]>;
   private askPeers(event: "backtest:cancel", id: string): Promise<CancelOutcome[]>;
   private askPeers(event: "backtest:request", id: string): Promise<(BacktestRequest | null)[]>;
@@ -169,7 +151,7 @@ export class LocalBacktestJobs implements BacktestJobs {
   ): Promise<unknown[]> {
     return new Promise((resolve) => {
       const done = (err: Error | null, answers: unknown[] | undefined) => {
-        if (err) this.options.logger.warn({ err, backtestId: id, event }, "some web workers did not answer");
+        if (err) this.options.logger.warn({ err, backtestId: id, event }, "some web workers did not respond");
         resolve(answers ?? []);
       };
       if (event === "backtest:snapshot") this.namespace.serverSideEmit(event, id, done);

@@ -13,6 +13,7 @@ import { emitEvent, type BacktestNamespace } from "../relay/event-payload";
 import type { FromThread } from "../../workers/thread-messages";
 import type { CancelOutcome } from "./backtest-jobs";
 import { BacktestThreadPool } from "./backtest-thread-pool";
+import { applyToSnapshot } from "./local-snapshot";
 import { toProgress } from "./progress";
 import { isTerminal } from "./redis-snapshot-store";
 import type { SweepJobs } from "./sweep-jobs";
@@ -237,27 +238,7 @@ export class LocalSweepJobs implements SweepJobs {
     if (sweep === undefined || isTerminal(sweep.snapshot.state)) return;
 
     const snapshot = sweep.snapshot;
-    const event: BacktestEvent = { ...unnumbered, seq: snapshot.seq + 1 };
-    snapshot.seq = event.seq;
-    switch (event.type) {
-      case "progress":
-        snapshot.state = "running";
-        snapshot.progress = toProgress(event.processed, event.total);
-        if (event.best !== undefined) snapshot.best = event.best;
-        break;
-      case "completed":
-        snapshot.state = "completed";
-        snapshot.progress = toProgress(snapshot.progress.total, snapshot.progress.total);
-        snapshot.result = event.result;
-        break;
-      case "failed":
-        snapshot.state = "failed";
-        snapshot.error = event.error;
-        break;
-      case "cancelled":
-        snapshot.state = "cancelled";
-        break;
-    }
+    const event = applyToSnapshot(snapshot, unnumbered);
 
     if (isTerminal(snapshot.state)) {
       sweep.expiry = setTimeout(() => this.sweeps.delete(id), this.options.resultTtlS * 1000);
