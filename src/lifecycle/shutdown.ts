@@ -6,7 +6,7 @@ export interface ShutdownStep {
 }
 
 export interface ShutdownOptions {
-  /** Longest time the steps may take before the process exits anyway, in milliseconds. */
+  /** Maximum time the steps may take before the process exits anyway, in milliseconds. */
   timeoutMs: number;
   logger: Logger;
   /** Called once every step has run or the timeout has passed; usually exits the process. */

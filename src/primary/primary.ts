@@ -18,7 +18,7 @@ import { closeUndeliveredConnections } from "./undelivered-connections";
 /** Compiled entry of a job process; forked with child_process, never with cluster. */
 const JOB_PROCESS_ENTRY = path.resolve(__dirname, "../../workers/main.js");
 
-/** Longest respawn delay of a crash-looping child. */
+/** Maximum respawn delay of a crash-looping child. */
 const MAX_RESPAWN_BACKOFF_MS = 30_000;
 
 /** A child that lived this long is healthy again and resets its backoff. */

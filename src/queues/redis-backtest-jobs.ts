@@ -15,7 +15,7 @@ export interface RedisBacktestJobsOptions {
   connection: Redis;
   prefix: string;
   resultTtlS: number;
-  /** Longest wait for Redis on one request before answering 503, in milliseconds. */
+  /** Maximum wait for Redis on one request before responding with 503, in milliseconds. */
   commandTimeoutMs: number;
   /** Masked address of the Redis server, for messages. */
   maskedAddress: string;

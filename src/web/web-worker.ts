@@ -27,7 +27,7 @@ import { createProducerConnection, createPubSubPair, createWorkerConnection } fr
 import { redisConnectionForChild } from "../redis/child-connection";
 import { createApp } from "./app";
 
-/** Longest wait for Redis on one API request before it answers 503. */
+/** Maximum wait for Redis on one API request before it responds with 503. */
 const PRODUCER_COMMAND_TIMEOUT_MS = 2_000;
 
 /** The job layer of one web worker and how to release what it holds. */
