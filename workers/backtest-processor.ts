@@ -2,7 +2,7 @@ import { WaitingError, type Job } from "bullmq";
 import type { Logger } from "pino";
 
 import type { BacktestRequest } from "../src/queues/backtest-request";
-import { isTerminal, type RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
+import type { RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
 import { executeBacktest } from "./execute-backtest";
 
 /** How often a running backtest checks Redis for a cancel request, in milliseconds. */
@@ -20,7 +20,9 @@ export interface BacktestProcessor {
 /**
  * Builds the BullMQ processor of backtest jobs. Events go through the snapshot store, which
  * numbers and publishes them; failures are emitted by the worker's `failed` listener instead,
- * so that BullMQ decides when a job has failed for good.
+ * so that BullMQ decides when a job has failed for good. The store must use the Worker's own
+ * connection: the processor returns before `completed` is acknowledged and relies on that
+ * connection's order.
  */
 export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logger): BacktestProcessor {
   let draining = false;
@@ -30,13 +32,16 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
     if (id === undefined) throw new Error("backtest job has no id");
     const log = logger.child({ backtestId: id, attempt: job.attemptsMade + 1 });
 
-    // A job handed over after its first run already ended, or cancelled before it started,
-    // emits nothing more.
-    const before = await store.read(id);
-    if (before !== undefined && isTerminal(before.state)) return;
-    if (await store.isCancelRequested(id)) {
-      await store.emit({ type: "cancelled", id });
-      return;
+    // A job started again (after a stall, or handed back by a stopping job process) may have
+    // ended or been cancelled meanwhile. On a first start the cancel poll below is enough: the
+    // API removes a waiting job itself when it is cancelled.
+    if (job.attemptsStarted > 1) {
+      const start = await store.readStart(id);
+      if (start.ended) return;
+      if (start.cancelRequested) {
+        await store.emit({ type: "cancelled", id });
+        return;
+      }
     }
 
     let cancelled = false;
@@ -75,8 +80,15 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
         log.info("backtest cancelled");
         return;
       }
-      await store.emit({ type: "completed", id, total: outcome.total, result: outcome.result });
-      log.info({ trades: outcome.result.stats.trades }, "backtest completed");
+      // Not awaited: the store sends the result before this function's caller, BullMQ, sends the
+      // command that completes and removes the job. Both use one connection (workers/main.ts), so
+      // Redis stores the result first, and no job waits for one more round trip.
+      // NOTE: should the script itself fail (a Lua error, not a lost connection, whose commands
+      // ioredis sends again in order), the job still completes and no terminal event follows.
+      store.emit({ type: "completed", id, total: outcome.total, result: outcome.result, request: job.data }).then(
+        () => log.info({ trades: outcome.result.stats.trades }, "backtest completed"),
+        (err: unknown) => log.error({ err }, "backtest result not stored; its subscribers get no completed event"),
+      );
     } finally {
       clearInterval(poll);
     }

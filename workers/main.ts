@@ -44,7 +44,13 @@ const clientOptions = { connection, logger, maskedAddress: settings.redis.masked
 const eventsConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:events" });
 const workerConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:worker" });
 const sweepConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:sweeps" });
-const store = new RedisSnapshotStore(eventsConnection, {
+// Backtest events share the Worker's connection, so that a result is written before the command
+// that completes its job (workers/backtest-processor.ts). Sweeps keep their own connection.
+const store = new RedisSnapshotStore(workerConnection, {
+  prefix: settings.redisPrefix,
+  resultTtlS: settings.resultTtlS,
+});
+const sweepSnapshots = new RedisSnapshotStore(eventsConnection, {
   prefix: settings.redisPrefix,
   resultTtlS: settings.resultTtlS,
 });
@@ -93,7 +99,7 @@ worker.on("error", (err) => {
 
 const sweepWorkers = startSweepWorkers({
   connection: sweepConnection,
-  snapshots: store,
+  snapshots: sweepSnapshots,
   sweeps: new RedisSweepStore(eventsConnection, { prefix: settings.redisPrefix, resultTtlS: settings.resultTtlS }),
   prefix: settings.redisPrefix,
   concurrency: settings.jobConcurrency,

@@ -50,20 +50,15 @@ export class RedisBacktestJobs implements BacktestJobs {
   async submit(request: BacktestRequest): Promise<string> {
     const id = randomUUID();
 
-    await this.withRedis("submit the backtest", async () => {
-      await this.store.create(id, 0);
-      try {
-        await this.store.saveRequest(id, request);
-        await this.requireQueue().add("backtest", request, {
-          jobId: id,
-          removeOnComplete: true,
-          removeOnFail: { age: this.options.resultTtlS },
-        });
-      } catch (err) {
-        await this.store.remove(id).catch(() => undefined);
-        throw err;
-      }
-    });
+    // The job alone: until its job process emits, the waiting job stands for the snapshot
+    // (RedisSnapshotStore.read), and the request is stored with the result.
+    await this.withRedis("submit the backtest", () =>
+      this.requireQueue().add("backtest", request, {
+        jobId: id,
+        removeOnComplete: true,
+        removeOnFail: { age: this.options.resultTtlS },
+      }),
+    );
     return id;
   }
 

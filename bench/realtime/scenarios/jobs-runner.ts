@@ -4,11 +4,11 @@
  *
  * - raw: BullMQ's Queue.add and a Worker whose processor returns at once, with the job options
  *   the product uses (a random jobId, removeOnComplete, removeOnFail by age).
- * - product: `RedisBacktestJobs.submit` (snapshot hash, then Queue.add), and a Worker built as
- *   workers/main.ts builds it, running the product's `createBacktestProcessor`, in which only the
- *   engine call `executeBacktest` is replaced by a stub that completes at once with an empty
- *   result. Each job therefore still reads its snapshot, checks for a cancel request, starts and
- *   clears the cancel poll, and emits `completed` through the snapshot store's Lua script.
+ * - product: `RedisBacktestJobs.submit` (Queue.add behind the API's Redis timeout), and a Worker
+ *   built as workers/main.ts builds it, running the product's `createBacktestProcessor`, in which
+ *   only the engine call `executeBacktest` is replaced by a stub that completes at once with an
+ *   empty result. Each job therefore still starts and clears the cancel poll, and stores and
+ *   publishes `completed`, with its request, through the snapshot store's Lua script.
  */
 import { randomUUID } from "node:crypto";
 
@@ -187,9 +187,9 @@ async function run(args: JobsRunArgs): Promise<JobsRunResult> {
 
     const redisAtStart = redisBefore();
     cpuBefore.value = process.cpuUsage();
-    const eventsConnection = createWorkerConnection({ ...clientOptions, connectionName: "bench:events" });
     const workerConnection = createWorkerConnection({ ...clientOptions, connectionName: "bench:worker" });
-    const store = new RedisSnapshotStore(eventsConnection, { prefix: args.prefix, resultTtlS: RESULT_TTL_S });
+    // As in workers/main.ts, backtest events share the Worker's connection.
+    const store = new RedisSnapshotStore(workerConnection, { prefix: args.prefix, resultTtlS: RESULT_TTL_S });
     processed = await processAll(
       args.jobs,
       () =>
@@ -207,7 +207,6 @@ async function run(args: JobsRunArgs): Promise<JobsRunResult> {
       redisAtStart === undefined || redisAtEnd === undefined ? undefined : redisAtEnd.cpuS - redisAtStart.cpuS;
     closers.push(
       () => processed.worker.close(),
-      async () => eventsConnection.disconnect(),
       async () => workerConnection.disconnect(),
     );
   }

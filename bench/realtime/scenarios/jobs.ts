@@ -24,7 +24,7 @@ interface Settings {
 }
 
 function settingsFor(quick: boolean): Settings {
-  return quick ? { rounds: 1, jobsAt: { 1: 500, 100: 2_000 } } : { rounds: 2, jobsAt: { 1: 3_000, 100: 20_000 } };
+  return quick ? { rounds: 1, jobsAt: { 1: 500, 100: 2_000 } } : { rounds: 4, jobsAt: { 1: 3_000, 100: 20_000 } };
 }
 
 /** Runs `work` against a fresh jobs runner process. */

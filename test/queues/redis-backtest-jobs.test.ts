@@ -1,0 +1,212 @@
+import { randomUUID } from "node:crypto";
+
+import { type Job, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import type { BacktestEvent } from "../../src/hubs/backtest-events";
+import { BACKTEST_QUEUE } from "../../src/queues/backtest-queue";
+import { type BacktestRequest, parseBacktestRequest } from "../../src/queues/backtest-request";
+import { RedisBacktestJobs } from "../../src/queues/redis-backtest-jobs";
+import { RedisSnapshotStore } from "../../src/queues/redis-snapshot-store";
+import { createBacktestProcessor } from "../../workers/backtest-processor";
+import { REDIS_SKIP_REASON, TestRedisServer, redisServerAvailable } from "../support/redis-server";
+
+const skipReason = redisServerAvailable() ? undefined : REDIS_SKIP_REASON;
+const TTL_S = 60;
+
+function request(body: Record<string, unknown> = {}): BacktestRequest {
+  const parsed = parseBacktestRequest({ dataset: "goog-daily", strategy: "sma-cross", ...body });
+  if (parsed instanceof Error) throw parsed;
+  return parsed;
+}
+
+/** Collects the events published on a store's channel, in order. */
+async function listen(server: TestRedisServer, channel: string) {
+  const subscriber = new Redis(server.port, "127.0.0.1");
+  const events: BacktestEvent[] = [];
+  subscriber.on("message", (_channel, message: string) => events.push(JSON.parse(message) as BacktestEvent));
+  await subscriber.subscribe(channel);
+  return { events, close: () => subscriber.disconnect() };
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe.skipIf(skipReason !== undefined)(
+  `backtest jobs and snapshots in Redis${skipReason === undefined ? "" : ` (${skipReason})`}`,
+  () => {
+    let server: TestRedisServer;
+    let redis: Redis;
+    const logger = pino({ level: "silent" });
+
+    beforeAll(async () => {
+      server = await TestRedisServer.start();
+      redis = new Redis(server.port, "127.0.0.1", { maxRetriesPerRequest: null });
+    });
+
+    afterAll(async () => {
+      redis?.disconnect();
+      await server?.dispose();
+    });
+
+    async function setup() {
+      const prefix = `test-${randomUUID()}`;
+      const jobs = new RedisBacktestJobs({
+        connection: redis,
+        prefix,
+        resultTtlS: TTL_S,
+        commandTimeoutMs: 2_000,
+        maskedAddress: "test",
+        logger,
+      });
+      await until(() => jobs.readiness().ready, "the queue is connected");
+      const store = new RedisSnapshotStore(redis, { prefix, resultTtlS: TTL_S });
+      return { prefix, jobs, store };
+    }
+
+    it("reports queued and unknown backtests", async () => {
+      const { jobs } = await setup();
+      const id = await jobs.submit(request());
+      expect(await jobs.snapshot(id)).toEqual({
+        id,
+        state: "queued",
+        seq: 0,
+        progress: { processed: 0, total: 0, percent: 0 },
+      });
+      expect(await jobs.snapshot(randomUUID())).toBeUndefined();
+      await jobs.close();
+    });
+
+    it("cancels a waiting job", async () => {
+      const { jobs, store } = await setup();
+      const id = await jobs.submit(request());
+      const outcome = await jobs.cancel(id);
+      expect(outcome).toMatchObject({ status: "accepted", snapshot: { id, state: "cancelled", seq: 1 } });
+      const ttl = await redis.ttl(store.key(id));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(TTL_S);
+      expect(await jobs.cancel(id)).toMatchObject({ status: "finished" });
+      await jobs.close();
+    });
+
+    it("completes a job with its request", async () => {
+      const { prefix, jobs } = await setup();
+      // As in workers/main.ts: the Worker and the job process's snapshot store share a connection.
+      const workerConnection = redis.duplicate();
+      const store = new RedisSnapshotStore(workerConnection, { prefix, resultTtlS: TTL_S });
+      const listener = await listen(server, store.channel);
+      const worker = new Worker<BacktestRequest>(BACKTEST_QUEUE, createBacktestProcessor(store, logger), {
+        connection: workerConnection,
+        prefix,
+      });
+      try {
+        const submitted = request({ params: { fast: 10, slow: 30 } });
+        const id = await jobs.submit(submitted);
+        const completed = new Promise((resolve) => worker.on("completed", resolve));
+        await until(async () => (await jobs.snapshot(id))?.state === "completed", "the backtest completes");
+        await completed;
+
+        const snapshot = await jobs.snapshot(id);
+        expect(snapshot?.result?.stats.trades).toBeGreaterThan(0);
+        expect(await jobs.request(id)).toEqual(submitted);
+        // The job is gone (removeOnComplete), so the snapshot hash alone answers now.
+        expect(await redis.exists(`${prefix}:${BACKTEST_QUEUE}:${id}`)).toBe(0);
+
+        await until(() => listener.events.some((event) => event.type === "completed"), "completed is published");
+        const own = listener.events.filter((event) => event.id === id);
+        expect(own.map((event) => event.seq)).toEqual(own.map((_, index) => index + 1));
+        expect(own.filter((event) => event.type === "completed")).toHaveLength(1);
+      } finally {
+        listener.close();
+        await worker.close();
+        workerConnection.disconnect();
+        await jobs.close();
+      }
+    });
+
+    it("writes an event before later commands", async () => {
+      const { store } = await setup();
+      const id = randomUUID();
+      // What the processor relies on when it returns before `completed` is acknowledged.
+      const emitted = store.emit({ type: "cancelled", id });
+      await Promise.resolve();
+      expect(await redis.hget(store.key(id), "state")).toBe("cancelled");
+      expect(await emitted).toBe(1);
+    });
+
+    it("numbers simultaneous events in order", async () => {
+      const { store } = await setup();
+      const listener = await listen(server, store.channel);
+      try {
+        const id = randomUUID();
+        const codes = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.emit({ type: "progress", id, processed: i + 1, total: 50 })),
+        );
+        expect(codes).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+        expect(await store.emit({ type: "cancelled", id })).toBe(51);
+        expect(await store.emit({ type: "progress", id, processed: 50, total: 50 })).toBe(-1);
+        await until(() => listener.events.length === 51, "all events are published");
+        expect(listener.events.map((event) => event.seq)).toEqual(codes.concat(51));
+      } finally {
+        listener.close();
+      }
+    });
+
+    describe("a job started again", () => {
+      /** A started job as BullMQ hands it to the processor; only the fields the processor reads. */
+      function startedJob(id: string, attemptsStarted: number, data: BacktestRequest): Job<BacktestRequest> {
+        return { id, attemptsStarted, attemptsMade: 0, data } as Job<BacktestRequest>;
+      }
+
+      it("skips an ended backtest", async () => {
+        const { store } = await setup();
+        const id = randomUUID();
+        await store.emit({ type: "cancelled", id });
+        const processor = createBacktestProcessor(store, logger);
+
+        await processor(startedJob(id, 2, request()));
+        expect(await store.read(id)).toMatchObject({ state: "cancelled", seq: 1 });
+      });
+
+      it("cancels without running", async () => {
+        const { store } = await setup();
+        const id = randomUUID();
+        await store.emit({ type: "progress", id, processed: 10, total: 100 });
+        await store.requestCancel(id);
+        const processor = createBacktestProcessor(store, logger);
+
+        await processor(startedJob(id, 2, request()));
+        expect(await store.read(id)).toMatchObject({
+          state: "cancelled",
+          seq: 2,
+          progress: { processed: 10, total: 100 },
+        });
+      });
+    });
+
+    it("cancels a first run by polling", async () => {
+      const { store } = await setup();
+      const id = randomUUID();
+      await store.requestCancel(id);
+      const processor = createBacktestProcessor(store, logger);
+
+      // At 50 bars a second, goog-daily's bars would take about 40 s without the cancel.
+      await processor({
+        id,
+        attemptsStarted: 1,
+        attemptsMade: 0,
+        data: request({ barsPerSecond: 50 }),
+      } as Job<BacktestRequest>);
+      const snapshot = await store.read(id);
+      expect(snapshot).toMatchObject({ state: "cancelled" });
+      expect(snapshot?.progress.percent).toBeLessThan(100);
+    });
+  },
+);
