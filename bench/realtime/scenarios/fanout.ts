@@ -6,7 +6,15 @@
  * a reference for what the machine allows below socket.io.
  */
 import { round } from "../clock";
-import { bestRate, summaryRows, sustainedRate, sweepSetups, type RoomSpec, type SetupFigures } from "./rooms";
+import {
+  bestOfferedRate,
+  bestRate,
+  summaryRows,
+  sustainedRate,
+  sweepSetups,
+  type RoomSpec,
+  type SetupFigures,
+} from "./rooms";
 import { geometricLevels } from "./sweep";
 import type { Scenario, ScenarioContext, ScenarioOutcome, TargetCheck } from "./types";
 
@@ -64,17 +72,19 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
 function targets(baseline: SetupFigures, product: SetupFigures, roomSpecs: RoomSpec[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const { name } of roomSpecs) {
-    // Compared at the p99 limit; when neither passes it (rooms too large for 50 ms on this
-    // machine), by the highest rate each sustained.
+    // Compared at the p99 limit by the highest offered rate that passed: a passing step delivers
+    // at least 99.9 % of it, so its measured rate differs from the offered one only by that and
+    // by timing. When neither passes (rooms too large for 50 ms on this machine), compared by the
+    // highest rate each sustained.
     const atLimit = bestRate(product, name) > 0 || bestRate(baseline, name) > 0;
-    const productRate = atLimit ? bestRate(product, name) : sustainedRate(product, name);
-    const baselineRate = atLimit ? bestRate(baseline, name) : sustainedRate(baseline, name);
+    const productRate = atLimit ? bestOfferedRate(product, name) : sustainedRate(product, name);
+    const baselineRate = atLimit ? bestOfferedRate(baseline, name) : sustainedRate(baseline, name);
     checks.push({
       name: `fanout ${name}: product (2 web workers) ≥ single-process baseline`,
       target: "≥ 1.00 × baseline",
       measured:
         `${productRate.toLocaleString("en-US")} vs ${baselineRate.toLocaleString("en-US")} deliveries/s ` +
-        `${atLimit ? "at p99 < 50 ms" : "sustained (neither stays under 50 ms)"} (${baselineRate > 0 ? round(productRate / baselineRate, 2) : "∞"} ×)`,
+        `${atLimit ? "offered at p99 < 50 ms" : "sustained (neither stays under 50 ms)"} (${baselineRate > 0 ? round(productRate / baselineRate, 2) : "∞"} ×)`,
       met: productRate >= baselineRate && productRate > 0,
     });
     const room = product.rooms.find((candidate) => candidate.room === name)?.sweep;
