@@ -29,7 +29,6 @@ export class RedisSnapshotStore {
   readonly channel: string;
   private readonly prefix: string;
   private readonly resultTtlS: number;
-  private writesHeld = false;
 
   constructor(
     private readonly redis: Redis,
@@ -108,7 +107,6 @@ export class RedisSnapshotStore {
     } else if (event.type === "failed") {
       payload = JSON.stringify(event.error);
     }
-    this.coalesceWrites();
     return this.redis.backplaneEmitBacktestEvent(
       this.key(event.id),
       this.channel,
@@ -120,22 +118,6 @@ export class RedisSnapshotStore {
       payload,
       request,
     );
-  }
-
-  /**
-   * Holds the connection's writes until the current run of callbacks and microtasks ends, so that
-   * an event and the commands that follow it (BullMQ completing the job, other jobs' events) leave
-   * in one system call instead of one each.
-   */
-  private coalesceWrites(): void {
-    const stream = this.redis.stream;
-    if (this.writesHeld || this.redis.status !== "ready") return;
-    this.writesHeld = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.writesHeld = false;
-      stream.uncork();
-    });
   }
 }
 
