@@ -10,6 +10,9 @@ import { BACKTEST_QUEUE } from "./backtest-queue";
 import { type BacktestRequest, backtestRequestSchema } from "./backtest-request";
 import { isTerminal, RedisSnapshotStore } from "./redis-snapshot-store";
 
+/** Errors of Redis for a wrong or missing user or password; the match names the case. */
+const AUTH_ERROR = /^(WRONGPASS|NOAUTH|ERR invalid password)/;
+
 export interface RedisBacktestJobsOptions {
   /** A fail-fast producer connection (no offline queue), never shared with the adapter. */
   connection: Redis;
@@ -29,12 +32,16 @@ export interface RedisBacktestJobsOptions {
 export class RedisBacktestJobs implements BacktestJobs {
   private queue: Queue<BacktestRequest> | undefined;
   private readonly store: RedisSnapshotStore;
+  /** Message of the connection's latest error since it was last ready. */
+  private lastError: string | undefined;
 
   constructor(private readonly options: RedisBacktestJobsOptions) {
     // BullMQ's Queue sends INFO as soon as it is built; on a connection without an offline queue
     // that fails for good unless the connection is ready, so the queue waits for the first ready.
     if (options.connection.status === "ready") this.createQueue();
     else options.connection.once("ready", () => this.createQueue());
+    options.connection.on("error", (err: Error) => (this.lastError = err.message));
+    options.connection.on("ready", () => (this.lastError = undefined));
     this.store = new RedisSnapshotStore(options.connection, {
       prefix: options.prefix,
       resultTtlS: options.resultTtlS,
@@ -44,13 +51,20 @@ export class RedisBacktestJobs implements BacktestJobs {
   readiness(): Readiness {
     const status = this.options.connection.status;
     if (status === "ready" && this.queue !== undefined) return { ready: true };
+    const rejected = this.lastError === undefined ? undefined : AUTH_ERROR.exec(this.lastError)?.[1];
+    if (rejected !== undefined) {
+      return {
+        ready: false,
+        reason: `Redis at ${this.options.maskedAddress} rejected the credentials (${rejected}): correct the user or password in ConnectionStrings__Redis or REDIS_URL`,
+      };
+    }
     return { ready: false, reason: `Redis at ${this.options.maskedAddress} is not reachable (connection ${status})` };
   }
 
   async submit(request: BacktestRequest): Promise<string> {
     const id = randomUUID();
 
-    // The job alone: until its job process emits, the waiting job stands for the snapshot
+    // The job alone: until its job process emits, the waiting job is the snapshot
     // (RedisSnapshotStore.read), and the request is stored with the result.
     await this.withRedis("submit the backtest", () =>
       this.requireQueue().add("backtest", request, {

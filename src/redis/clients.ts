@@ -7,6 +7,7 @@ import { Redis, type RedisOptions } from "ioredis";
 
 import { type RedisConnection, type RedisHost, describeRedisConnection } from "../config/redis-connection-string";
 import type { Logger } from "../logging/logger";
+import { handleAdapterRejections } from "./adapter-rejections";
 import { logRedisClientEvents } from "./error-log";
 
 export interface RedisClientOptions {
@@ -85,10 +86,13 @@ export function createProducerConnection(options: ProducerConnectionOptions): Re
  * while Redis is unreachable.
  */
 export function createPubSubPair(options: RedisClientOptions): { publisher: Redis; subscriber: Redis } {
-  return {
-    publisher: createWorkerConnection({ ...options, connectionName: `${options.connectionName}:pub` }),
-    subscriber: createWorkerConnection({ ...options, connectionName: `${options.connectionName}:sub` }),
-  };
+  const publisher = createWorkerConnection({ ...options, connectionName: `${options.connectionName}:pub` });
+  const subscriber = createWorkerConnection({ ...options, connectionName: `${options.connectionName}:sub` });
+  handleAdapterRejections(publisher, subscriber, options.logger, {
+    secrets: options.connection.password === undefined ? [] : [options.connection.password],
+    intervalMs: options.errorLogIntervalMs ?? DEFAULT_ERROR_LOG_INTERVAL_MS,
+  });
+  return { publisher, subscriber };
 }
 
 function createClient(options: RedisClientOptions, roleOptions: RedisOptions): Redis {
