@@ -70,7 +70,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
   cluster.on("exit", (worker) => {
     const closed = closeUndeliveredConnections(worker.process);
     if (closed > 0)
-      logger.warn({ pid: worker.process.pid, closed }, "closed connections that a dead web worker never took");
+      logger.warn({ childPid: worker.process.pid, closed }, "closed connections that a dead web worker never took");
   });
   stopReadingAfterHandoff(server);
 

@@ -76,13 +76,13 @@ export class Supervisor {
     const child = this.options.spawn();
     slot.child = child;
     slot.startedAt = Date.now();
-    logger.info({ child: role, pid: child.pid }, "child started");
+    logger.info({ child: role, childPid: child.pid }, "child started");
 
     child.onExit((code, signal) => {
       if (slot.child !== child) return;
       slot.child = undefined;
       if (this.stopping) {
-        logger.info({ child: role, pid: child.pid, code, signal }, "child exited");
+        logger.info({ child: role, childPid: child.pid, code, signal }, "child exited");
         return;
       }
       this.scheduleRespawn(slot, child, code, signal);
@@ -103,7 +103,7 @@ export class Supervisor {
     slot.failures += 1;
 
     logger.error(
-      { child: role, pid: child.pid, code, signal, livedMs, respawnInMs: delayMs },
+      { child: role, childPid: child.pid, code, signal, livedMs, respawnInMs: delayMs },
       "child died; respawning",
     );
     slot.timer = setTimeout(() => {

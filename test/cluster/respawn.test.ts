@@ -62,7 +62,9 @@ describe("respawn of a killed child", () => {
 
     process.kill(victim, "SIGKILL");
 
-    const died = await instance.waitForLog((line) => line.msg === "child died; respawning" && line["pid"] === victim);
+    const died = await instance.waitForLog(
+      (line) => line.msg === "child died; respawning" && line["childPid"] === victim,
+    );
     expect(died.role).toBe("primary");
     expect(died["child"]).toBe("web");
     expect(died["signal"]).toBe("SIGKILL");
@@ -105,7 +107,7 @@ describe("respawn of a killed child", () => {
       process.kill(jobProcess.pid, "SIGKILL");
 
       const died = await instance.waitForLog(
-        (line) => line.msg === "child died; respawning" && line["pid"] === jobProcess.pid,
+        (line) => line.msg === "child died; respawning" && line["childPid"] === jobProcess.pid,
       );
       expect(died["child"]).toBe("jobs");
       expect(died["signal"]).toBe("SIGKILL");

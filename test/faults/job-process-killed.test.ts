@@ -104,7 +104,9 @@ describe.skipIf(!redisAvailable)("job process killed mid-backtest", () => {
     }
 
     // The primary respawned the job process, whose stalled check found the job and ran it again.
-    const died = await instance.waitForLog((line) => line.msg === "child died; respawning" && line["pid"] === victim);
+    const died = await instance.waitForLog(
+      (line) => line.msg === "child died; respawning" && line["childPid"] === victim,
+    );
     expect(died["child"]).toBe("jobs");
     expect(died["signal"]).toBe("SIGKILL");
     const started = startedLines(instance, id);

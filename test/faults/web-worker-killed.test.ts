@@ -79,7 +79,7 @@ describe.skipIf(!redisAvailable)("web worker killed under a follow", () => {
 
       // The primary replaced the killed worker, and nothing else died.
       const died = await backplane.waitForLog(
-        (line) => line.msg === "child died; respawning" && line["pid"] === victim,
+        (line) => line.msg === "child died; respawning" && line["childPid"] === victim,
       );
       expect(died["signal"]).toBe("SIGKILL");
       const unexpected = errorLines(backplane).filter((line) => line.msg !== "child died; respawning");

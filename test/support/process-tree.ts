@@ -38,18 +38,14 @@ export function killSurvivors(pids: readonly number[]): void {
   }
 }
 
-/**
- * Returns every child the primary logged as started, web workers and job processes, in start order.
- * NOTE: these lines carry two `pid` keys, the primary's binding and then the child's; JSON.parse
- * keeps the last one, the child's.
- */
+/** Returns every child the primary logged as started, web workers and job processes, in start order. */
 export function startedChildren(backplane: BackplaneProcess, role?: "web" | "jobs"): { role: string; pid: number }[] {
   return backplane.lines
     .filter(
       (line) =>
         line.role === "primary" && line.msg === "child started" && (role === undefined || line["child"] === role),
     )
-    .map((line) => ({ role: String(line["child"]), pid: Number(line["pid"]) }));
+    .map((line) => ({ role: String(line["child"]), pid: Number(line["childPid"]) }));
 }
 
 /** Log lines at pino level error (50) or above, from any process of the instance. */
