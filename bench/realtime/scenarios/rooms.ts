@@ -229,7 +229,7 @@ export async function sweepSetups(
 /** Offered rates between a setup's best passing level and the next level, as factors of the former. */
 const REFINEMENT_FACTORS = [1.12, 1.25];
 
-/** The setup's best passing level and the level after it, or undefined when there is none to refine. */
+/** Finds the setup's best passing level and the level after it, or undefined when there is none to refine. */
 function refinementBase(steps: SweepStep[], levels: number[]): { offered: number; next: number } | undefined {
   const passing = steps.filter((step) => step.passed).map((step) => step.offeredDeliveriesPerSecond);
   if (passing.length === 0) return undefined;
