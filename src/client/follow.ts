@@ -291,9 +291,11 @@ export class BacktestFollow implements Follow {
 
     switch (event.type) {
       case "progress": {
-        const { processed, total, percent } = event;
+        const { processed, total, percent, best } = event;
         const state = current.state === "queued" ? "running" : current.state;
         this.current = { ...current, state, seq: event.seq, progress: { processed, total, percent } };
+        // A sweep's progress carries its best combinations so far, as its snapshot does.
+        if (best !== undefined) this.current.best = best;
         this.invoke(() => this.handlers.onProgress?.(withoutType(event)));
         return;
       }

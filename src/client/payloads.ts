@@ -7,6 +7,8 @@ import type {
   ErrorBody,
   ErrorReply,
   SubscribeReply,
+  SweepEntry,
+  SweepSummary,
 } from "../hubs/backtest-events";
 import { BacktestProtocolError } from "./errors";
 
@@ -43,11 +45,36 @@ const tradeRecordSchema = z.object({
   returnPct: z.number(),
 });
 
-const resultSchema: z.ZodType<BacktestResult> = z.object({
+const openTradeRecordSchema = z.object({
+  entryBar: z.number(),
+  entryTime: z.string(),
+  entryPrice: z.number(),
+  size: z.number(),
+  openPnl: z.number(),
+});
+
+const sweepEntrySchema: z.ZodType<SweepEntry> = z.object({
+  index: z.number().int().nonnegative(),
+  params: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+  stats: z.record(z.string(), z.number().nullable()),
+});
+
+// A sweep's summary is passed on as the server sent it, checked only to be an object.
+const sweepSummarySchema = z.custom<SweepSummary>(
+  (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+  "expected the sweep summary object",
+);
+
+// Loose: fields that a newer server adds to a result reach the caller instead of being dropped.
+const resultSchema: z.ZodType<BacktestResult> = z.looseObject({
   stats: z.record(z.string(), z.union([z.number(), z.string(), z.null()])).and(z.object({ trades: z.number() })),
   trades: z.array(tradeRecordSchema),
+  openTrades: z.array(openTradeRecordSchema).optional(),
   equity: z.unknown().optional(),
+  sweep: sweepSummarySchema.optional(),
 });
+
+const bestSchema = z.array(sweepEntrySchema).optional();
 
 export const snapshotSchema: z.ZodType<BacktestSnapshot> = z.object({
   id: z.string().min(1),
@@ -56,6 +83,7 @@ export const snapshotSchema: z.ZodType<BacktestSnapshot> = z.object({
   progress: z.object(progressFields),
   result: resultSchema.optional(),
   error: errorBodySchema.optional(),
+  best: bestSchema,
 });
 
 const subscribeReplySchema: z.ZodType<SubscribeReply | ErrorReply> = z.union([
@@ -64,7 +92,7 @@ const subscribeReplySchema: z.ZodType<SubscribeReply | ErrorReply> = z.union([
 ]);
 
 const eventSchemas = {
-  progress: z.object({ id: z.string().min(1), seq: sequenceNumber, ...progressFields }),
+  progress: z.object({ id: z.string().min(1), seq: sequenceNumber, ...progressFields, best: bestSchema }),
   completed: z.object({ id: z.string().min(1), seq: sequenceNumber, result: resultSchema }),
   failed: z.object({ id: z.string().min(1), seq: sequenceNumber, error: errorBodySchema }),
   cancelled: z.object({ id: z.string().min(1), seq: sequenceNumber }),

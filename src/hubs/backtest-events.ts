@@ -46,9 +46,21 @@ export interface TradeRecord {
 /** Statistics named after backtesting.py's `Stats`; `trades` is the count of closed trades. */
 export type BacktestStats = Record<string, number | string | null> & { trades: number };
 
+/** A trade still open when the data ended, valued at the last close. */
+export interface OpenTradeRecord {
+  entryBar: number;
+  entryTime: string;
+  entryPrice: number;
+  /** Signed units: positive for long, negative for short. */
+  size: number;
+  openPnl: number;
+}
+
 export interface BacktestResult {
   stats: BacktestStats;
   trades: TradeRecord[];
+  /** Trades left open at the end; always empty with `closeAtEnd`. */
+  openTrades?: OpenTradeRecord[];
   equity?: unknown;
   /** Only in the result of a parameter sweep, whose other fields are those of its best combination. */
   sweep?: SweepSummary;

@@ -249,6 +249,29 @@ describe("follow ordering", () => {
   });
 });
 
+describe("follow sweep fields", () => {
+  test("keeps best, openTrades and sweep", async () => {
+    const best = [{ index: 3, params: { fast: 5, slow: 20 }, stats: { "Return [%]": 12.5, "Sharpe Ratio": null } }];
+    const openTrades = [{ entryBar: 90, entryTime: "2018-04-01T00:00:00Z", entryPrice: 101.5, size: 2, openPnl: 3 }];
+    const sweep = { combinations: 12, ranking: best };
+    const server = await startServer(({ socket, ack }) => {
+      ack({ snapshot: makeSnapshot(JOB, { state: "running" }), worker: "stand-in/1" });
+      socket.emit("progress", { id: JOB, seq: 1, processed: 6, total: 12, percent: 50, best });
+      socket.emit("completed", { id: JOB, seq: 2, result: { ...makeResult(), openTrades, sweep } as never });
+    });
+    const client = startClient(server);
+    const { calls, handlers } = recordHandlers();
+
+    const follow = client.follow(JOB, handlers);
+    const final = await follow.done;
+
+    expect(calls.progress[0]?.best).toEqual(best);
+    expect(final.best).toEqual(best);
+    expect(final.result?.openTrades).toEqual(openTrades);
+    expect(final.result?.sweep).toEqual(sweep);
+  });
+});
+
 describe("follow terminal state", () => {
   test("terminal snapshot fires its handler once", async () => {
     const error = { code: "internal" as const, message: "dataset file is corrupt" };
