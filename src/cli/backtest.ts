@@ -160,7 +160,9 @@ function reportSubmitError(error: unknown, url: string): number {
       return reportUsageError(`the server rejected the backtest request${field}: ${error.message}`);
     }
     if (error.code === "unavailable") {
-      process.stderr.write(`Backplane at ${url} is unavailable: ${error.message}. Try again later.\n`);
+      // The server's message usually ends with what to do, such as when to retry.
+      const advice = error.message.endsWith(".") ? "" : ". Try again later.";
+      process.stderr.write(`Backplane at ${url} is unavailable: ${error.message}${advice}\n`);
       return EXIT_CODES.unreachable;
     }
   }

@@ -116,7 +116,6 @@ export async function runPrimary(settings: Settings): Promise<void> {
       host: settings.host,
       webWorkers: settings.webConcurrency,
       jobProcesses: jobCount,
-      pid: process.pid,
     },
     "Backplane primary listening",
   );
