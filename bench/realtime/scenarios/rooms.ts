@@ -25,6 +25,23 @@ export interface SweepOptions {
   p99LimitMs: number;
   /** Setup whose best step is run again with twice the generator processes, to show their headroom. */
   headroomCheckOf?: SetupKind;
+  /** For two setups: alternating steps at one rate in one room, to compare their p99 pair by pair. */
+  pairedP99?: { room: string; rounds: number };
+}
+
+/**
+ * p99 of two setups in alternating steps at one offered rate: the level below the highest that
+ * both passed in the sweep, where neither is at its limit. The order within a round alternates too.
+ */
+export interface PairedP99Figures {
+  room: string;
+  offered: number;
+  setups: [SetupKind, SetupKind];
+  /** p99 of each setup per round, in the order of `setups`. */
+  rounds: { p99Ms: [number, number]; passed: [boolean, boolean] }[];
+  /** Second setup's p99 minus the first's, per round, rising. */
+  differencesMs: number[];
+  medianDifferenceMs: number;
 }
 
 export interface RoomFigures {
@@ -51,6 +68,7 @@ export interface SetupFigures {
   connect: MergedConnect;
   rooms: RoomFigures[];
   headroom?: HeadroomFigures;
+  pairedP99?: PairedP99Figures;
 }
 
 const CONNECT_CONCURRENCY = 400;
@@ -210,6 +228,11 @@ export async function sweepSetups(
       );
     }
 
+    if (options.pairedP99 !== undefined) {
+      const paired = await comparePairedP99(prepared, options, options.pairedP99, figures, context);
+      if (paired !== undefined) for (const setupFigures of figures) setupFigures.pairedP99 = paired;
+    }
+
     const checked = prepared.findIndex((entry) => entry.kind === options.headroomCheckOf);
     const checkedFigures = figures[checked];
     const checkedEntry = prepared[checked];
@@ -224,6 +247,67 @@ export async function sweepSetups(
       await entry.setup.stop();
     }
   }
+}
+
+/** Runs the paired p99 comparison of PairedP99Figures; undefined when the room has no rate to use. */
+async function comparePairedP99(
+  prepared: Prepared[],
+  options: SweepOptions,
+  paired: { room: string; rounds: number },
+  figures: SetupFigures[],
+  context: ScenarioContext,
+): Promise<PairedP99Figures | undefined> {
+  const [first, second] = prepared;
+  const roomIndex = options.rooms.findIndex((room) => room.name === paired.room);
+  const room = options.rooms[roomIndex];
+  if (first === undefined || second === undefined || room === undefined) return undefined;
+
+  const passedBy = (k: number) =>
+    new Set(
+      (figures[k]?.rooms[roomIndex]?.sweep.steps ?? [])
+        .filter((step) => step.passed)
+        .map((step) => step.offeredDeliveriesPerSecond),
+    );
+  const firstPassed = passedBy(0);
+  const secondPassed = passedBy(1);
+  const both = room.levels.filter((level) => firstPassed.has(level) && secondPassed.has(level));
+  const offered = both.length >= 2 ? both[both.length - 2] : both[0];
+  if (offered === undefined) return undefined;
+
+  context.log(
+    `paired p99 of ${first.kind} and ${second.kind} in ${room.name}: ${paired.rounds} rounds at ${offered} offered`,
+  );
+  const settings = (entry: Prepared) => sweepSettings(options, room, entry.ids[roomIndex] as string);
+  const rounds: PairedP99Figures["rounds"] = [];
+  for (let index = 0; index < paired.rounds; index += 1) {
+    const steps = new Map<Prepared, SweepStep>();
+    for (const entry of index % 2 === 0 ? [first, second] : [second, first]) {
+      const result = await runStep(entry.setup.target, entry.pool, settings(entry), offered, entry.counter);
+      entry.counter = result.nextCounter;
+      steps.set(entry, result.step);
+    }
+    const a = steps.get(first) as SweepStep;
+    const b = steps.get(second) as SweepStep;
+    rounds.push({ p99Ms: [a.latency.p99Ms, b.latency.p99Ms], passed: [a.passed, b.passed] });
+    context.log(
+      `  round ${index + 1}: ${first.kind} p99 ${a.latency.p99Ms} ms, ${second.kind} p99 ${b.latency.p99Ms} ms`,
+    );
+  }
+  const differencesMs = rounds.map((entry) => round(entry.p99Ms[1] - entry.p99Ms[0], 3)).sort((x, y) => x - y);
+  return {
+    room: room.name,
+    offered,
+    setups: [first.kind, second.kind],
+    rounds,
+    differencesMs,
+    medianDifferenceMs: round(medianOfSorted(differencesMs), 3),
+  };
+}
+
+function medianOfSorted(sorted: number[]): number {
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length % 2 === 1) return sorted[middle] as number;
+  return ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** Offered rates between a setup's best passing level and the next level, as factors of the former. */
