@@ -13,6 +13,7 @@
  * median over the sweep's offered rates that both passed.
  */
 import { round } from "../clock";
+import { median } from "../median";
 import {
   bestRate,
   summaryRows,
@@ -78,14 +79,8 @@ function compare(adapter: string, baseline: SetupFigures, product: SetupFigures,
       },
     ];
   });
-  const added = addedP99ByOffered.map((entry) => entry.addedP99Ms).sort((a, b) => a - b);
-  const middle = Math.floor(added.length / 2);
-  let addedP99Ms: number | null = null;
-  if (added.length > 0)
-    addedP99Ms =
-      added.length % 2 === 1
-        ? (added[middle] as number)
-        : round(((added[middle - 1] as number) + (added[middle] as number)) / 2, 3);
+  const added = addedP99ByOffered.map((entry) => entry.addedP99Ms);
+  const addedP99Ms = added.length === 0 ? null : round(median(added), 3);
 
   return {
     adapter,

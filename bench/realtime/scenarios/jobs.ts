@@ -9,6 +9,7 @@ import path from "node:path";
 
 import { TestRedisServer } from "../../../test/support/redis-server";
 import { round } from "../clock";
+import { median } from "../median";
 import { Requester, waitForEvent, type Endpoint } from "../ipc";
 import { redisServerPid } from "../proc";
 import type { CreateComparisonResult, JobsRunnerCommands, JobsRunResult } from "./jobs-runner";
@@ -43,14 +44,6 @@ async function withRunner<T>(work: (runner: Requester<JobsRunnerCommands>) => Pr
       await exited;
     }
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 interface Aggregate {

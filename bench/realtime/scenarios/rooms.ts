@@ -6,6 +6,7 @@
  * scenarios, which differ only in their setups.
  */
 import { round } from "../clock";
+import { median } from "../median";
 import { sourceAddresses } from "../addresses";
 import { GeneratorPool, type MergedConnect } from "../generator/pool";
 import { describeStep, runStep, summarizeSweep, type SweepResult, type SweepSettings, type SweepStep } from "./sweep";
@@ -300,14 +301,8 @@ async function comparePairedP99(
     setups: [first.kind, second.kind],
     rounds,
     differencesMs,
-    medianDifferenceMs: round(medianOfSorted(differencesMs), 3),
+    medianDifferenceMs: round(median(differencesMs), 3),
   };
-}
-
-function medianOfSorted(sorted: number[]): number {
-  const middle = Math.floor(sorted.length / 2);
-  if (sorted.length % 2 === 1) return sorted[middle] as number;
-  return ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** Offered rates between a setup's best passing level and the next level, as factors of the former. */
