@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 
-import { type Job, Worker } from "bullmq";
+import { type Job, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,6 +71,58 @@ describe.skipIf(skipReason !== undefined)(
       return { prefix, jobs, store };
     }
 
+    type Processor = (job: Job<BacktestRequest>, token?: string) => Promise<void>;
+
+    /**
+     * Starts a Worker as workers/main.ts does: the Worker and the snapshot store share one
+     * connection. `wrap` may put test steps around the product's processor.
+     */
+    function startWorker(
+      prefix: string,
+      wrap: (processor: Processor, store: RedisSnapshotStore) => Processor = (processor) => processor,
+    ) {
+      const connection = redis.duplicate();
+      const store = new RedisSnapshotStore(connection, { prefix, resultTtlS: TTL_S });
+      const logLines: Record<string, unknown>[] = [];
+      const jobLogger = pino(
+        { level: "info" },
+        { write: (line: string) => logLines.push(JSON.parse(line) as Record<string, unknown>) },
+      );
+      const worker = new Worker<BacktestRequest>(
+        BACKTEST_QUEUE,
+        wrap(createBacktestProcessor(store, jobLogger), store),
+        { connection, prefix },
+      );
+
+      // Outcomes are recorded from the start, so a job that ends before the test waits is not missed.
+      const outcomes = new Map<string, Error | undefined>();
+      const waiters = new Map<string, () => void>();
+      const record = (id: string | undefined, err?: Error) => {
+        if (id === undefined) return;
+        outcomes.set(id, err);
+        waiters.get(id)?.();
+      };
+      worker.on("completed", (job) => record(job.id));
+      worker.on("failed", (job, err) => record(job?.id, err));
+
+      /** Resolves when the Worker has completed the job, which BullMQ then removes. */
+      const completion = (id: string) =>
+        new Promise<void>((resolve, reject) => {
+          const settle = () => {
+            const err = outcomes.get(id);
+            if (err === undefined) resolve();
+            else reject(err);
+          };
+          if (outcomes.has(id)) settle();
+          else waiters.set(id, settle);
+        });
+      const close = async () => {
+        await worker.close();
+        connection.disconnect();
+      };
+      return { store, logLines, completion, close };
+    }
+
     it("reports queued and unknown backtests", async () => {
       const { jobs } = await setup();
       const id = await jobs.submit(request());
@@ -98,25 +150,18 @@ describe.skipIf(skipReason !== undefined)(
 
     it("completes a job with its request", async () => {
       const { prefix, jobs } = await setup();
-      // As in workers/main.ts: the Worker and the job process's snapshot store share a connection.
-      const workerConnection = redis.duplicate();
-      const store = new RedisSnapshotStore(workerConnection, { prefix, resultTtlS: TTL_S });
+      const { store, completion, close } = startWorker(prefix);
       const listener = await listen(server, store.channel);
-      const worker = new Worker<BacktestRequest>(BACKTEST_QUEUE, createBacktestProcessor(store, logger), {
-        connection: workerConnection,
-        prefix,
-      });
       try {
         const submitted = request({ params: { fast: 10, slow: 30 } });
         const id = await jobs.submit(submitted);
-        const completed = new Promise((resolve) => worker.on("completed", resolve));
-        await until(async () => (await jobs.snapshot(id))?.state === "completed", "the backtest completes");
-        await completed;
+        await completion(id);
 
         const snapshot = await jobs.snapshot(id);
+        expect(snapshot?.state).toBe("completed");
         expect(snapshot?.result?.stats.trades).toBeGreaterThan(0);
         expect(await jobs.request(id)).toEqual(submitted);
-        // The job is gone (removeOnComplete), so the snapshot hash alone answers now.
+        // The job is gone (removeOnComplete), so only the snapshot hash contains the backtest now.
         expect(await redis.exists(`${prefix}:${BACKTEST_QUEUE}:${id}`)).toBe(0);
 
         await until(() => listener.events.some((event) => event.type === "completed"), "completed is published");
@@ -125,8 +170,7 @@ describe.skipIf(skipReason !== undefined)(
         expect(own.filter((event) => event.type === "completed")).toHaveLength(1);
       } finally {
         listener.close();
-        await worker.close();
-        workerConnection.disconnect();
+        await close();
         await jobs.close();
       }
     });
@@ -160,53 +204,84 @@ describe.skipIf(skipReason !== undefined)(
     });
 
     describe("a job started again", () => {
-      /** A started job as BullMQ hands it to the processor; only the fields the processor reads. */
-      function startedJob(id: string, attemptsStarted: number, data: BacktestRequest): Job<BacktestRequest> {
-        return { id, attemptsStarted, attemptsMade: 0, data } as Job<BacktestRequest>;
+      /**
+       * Starts a Worker whose first start of each job runs `meanwhile` and hands the job back to the
+       * wait list, as a stopping job process does, so that BullMQ starts it a second time.
+       */
+      function startHandingBack(prefix: string, meanwhile: (store: RedisSnapshotStore, id: string) => Promise<void>) {
+        const starts: number[] = [];
+        const started = startWorker(prefix, (processor, store) => async (job, token) => {
+          starts.push(job.attemptsStarted);
+          if (job.attemptsStarted > 1) return processor(job, token);
+          await meanwhile(store, job.id as string);
+          await job.moveToWait(token);
+          throw new WaitingError();
+        });
+        return { ...started, starts };
       }
 
       it("skips an ended backtest", async () => {
-        const { store } = await setup();
-        const id = randomUUID();
-        await store.emit({ type: "cancelled", id });
-        const processor = createBacktestProcessor(store, logger);
+        const { prefix, jobs } = await setup();
+        const { store, starts, logLines, completion, close } = startHandingBack(prefix, async (store, id) => {
+          await store.emit({ type: "cancelled", id });
+        });
+        try {
+          const id = await jobs.submit(request());
+          await completion(id);
 
-        await processor(startedJob(id, 2, request()));
-        expect(await store.read(id)).toMatchObject({ state: "cancelled", seq: 1 });
+          expect(starts).toEqual([1, 2]);
+          expect(await store.read(id)).toMatchObject({ state: "cancelled", seq: 1 });
+          // Events after `cancelled` would be dropped anyway; the log shows the backtest never ran.
+          expect(logLines.filter((line) => line["msg"] === "backtest started")).toEqual([]);
+        } finally {
+          await close();
+          await jobs.close();
+        }
       });
 
       it("cancels without running", async () => {
-        const { store } = await setup();
-        const id = randomUUID();
-        await store.emit({ type: "progress", id, processed: 10, total: 100 });
-        await store.requestCancel(id);
-        const processor = createBacktestProcessor(store, logger);
-
-        await processor(startedJob(id, 2, request()));
-        expect(await store.read(id)).toMatchObject({
-          state: "cancelled",
-          seq: 2,
-          progress: { processed: 10, total: 100 },
+        const { prefix, jobs } = await setup();
+        const { store, starts, completion, close } = startHandingBack(prefix, async (store, id) => {
+          await store.emit({ type: "progress", id, processed: 10, total: 100 });
+          await store.requestCancel(id);
         });
+        try {
+          const id = await jobs.submit(request());
+          await completion(id);
+
+          expect(starts).toEqual([1, 2]);
+          expect(await store.read(id)).toMatchObject({
+            state: "cancelled",
+            seq: 2,
+            progress: { processed: 10, total: 100 },
+          });
+        } finally {
+          await close();
+          await jobs.close();
+        }
       });
     });
 
-    it("cancels a first run by polling", async () => {
-      const { store } = await setup();
-      const id = randomUUID();
-      await store.requestCancel(id);
-      const processor = createBacktestProcessor(store, logger);
+    it("cancels an active job by polling", async () => {
+      const { prefix, jobs } = await setup();
+      const { completion, close } = startWorker(prefix);
+      try {
+        // At 50 bars a second, goog-daily's bars would take about 40 s without the cancel.
+        const id = await jobs.submit(request({ barsPerSecond: 50 }));
+        await until(async () => (await jobs.snapshot(id))?.state === "running", "the backtest starts");
 
-      // At 50 bars a second, goog-daily's bars would take about 40 s without the cancel.
-      await processor({
-        id,
-        attemptsStarted: 1,
-        attemptsMade: 0,
-        data: request({ barsPerSecond: 50 }),
-      } as Job<BacktestRequest>);
-      const snapshot = await store.read(id);
-      expect(snapshot).toMatchObject({ state: "cancelled" });
-      expect(snapshot?.progress.percent).toBeLessThan(100);
+        // The job is locked by the Worker, so the API cannot remove it and leaves it to the poll.
+        const outcome = await jobs.cancel(id);
+        expect(outcome).toMatchObject({ status: "accepted", snapshot: { state: "running" } });
+        await completion(id);
+
+        const snapshot = await jobs.snapshot(id);
+        expect(snapshot?.state).toBe("cancelled");
+        expect(snapshot?.progress.percent).toBeLessThan(100);
+      } finally {
+        await close();
+        await jobs.close();
+      }
     });
   },
 );
