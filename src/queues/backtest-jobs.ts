@@ -21,9 +21,8 @@ export interface BacktestJobs {
   submit(request: BacktestRequest): Promise<string>;
   /** The current snapshot from any worker or instance, or undefined for an unknown id. */
   snapshot(id: string): Promise<BacktestSnapshot | undefined>;
-  /**
-   * The request a completed backtest was submitted with, kept as long as its snapshot; undefined
-   * for an unknown id, and possibly for a backtest that has not completed.
+  /**   * The request a completed backtest was submitted with, kept as long as its snapshot. It is
+   * undefined for an unknown id, and may be undefined for a backtest that has not completed.
    */
   request(id: string): Promise<BacktestRequest | undefined>;
   cancel(id: string): Promise<CancelOutcome>;

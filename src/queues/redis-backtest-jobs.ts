@@ -10,7 +10,7 @@ import { BACKTEST_QUEUE } from "./backtest-queue";
 import { type BacktestRequest, backtestRequestSchema } from "./backtest-request";
 import { isTerminal, RedisSnapshotStore } from "./redis-snapshot-store";
 
-/** Errors of Redis for a wrong or missing user or password; the match names the case. */
+/** Redis errors for a wrong or missing user or password. The match names the case in /readyz. */
 const AUTH_ERROR = /^(WRONGPASS|NOAUTH|ERR invalid password)/;
 
 export interface RedisBacktestJobsOptions {

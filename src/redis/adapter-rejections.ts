@@ -27,14 +27,17 @@ export function handleAdapterRejections(
   options: AdapterRejectionOptions,
 ): void {
   const scrub = createSecretScrubber(options.secrets);
+  const loggable = (err: unknown) => (err instanceof Error ? toLoggableRedisError(err, scrub) : err);
 
   for (const command of ["subscribe", "psubscribe"] as const) {
     const original = subscriber[command].bind(subscriber) as (...args: unknown[]) => Promise<unknown>;
     const send = (...args: unknown[]): Promise<unknown> => {
       const reply = original(...args);
       reply.catch((err: unknown) => {
-        const loggable = err instanceof Error ? toLoggableRedisError(err, scrub) : err;
-        logger.warn({ err: loggable, command }, "Redis adapter subscription failed; sending it again once reconnected");
+        logger.warn(
+          { err: loggable(err), command },
+          "Redis adapter subscription failed; sending it again once reconnected",
+        );
         subscriber.once("ready", () => void send(...args));
       });
       return reply;
@@ -47,9 +50,9 @@ export function handleAdapterRejections(
   const guardedPublish = (...args: unknown[]): Promise<unknown> => {
     const reply = publish(...args);
     reply.catch((err: unknown) => {
-      const loggable = err instanceof Error ? toLoggableRedisError(err, scrub) : err;
-      const suppressed = repeats.admit(loggable instanceof Error ? loggable.message : String(loggable));
-      if (suppressed !== undefined) logger.warn({ err: loggable, suppressed }, "Redis adapter publish failed; dropped");
+      const safe = loggable(err);
+      const suppressed = repeats.admit(safe instanceof Error ? safe.message : String(safe));
+      if (suppressed !== undefined) logger.warn({ err: safe, suppressed }, "Redis adapter publish failed; dropped");
     });
     return reply;
   };

@@ -6,8 +6,7 @@
  * - Redis: the product with Redis, 2 instances × 2 web workers (relay) against plain socket.io
  *   with @socket.io/redis-adapter, 2 instances × 2 workers, on one Redis.
  * Loss is 1 − product ÷ baseline of the best deliveries per second at p99 < 50 ms, or of the best
- * sustained rates when neither passes. The added p99 is the product's p99 minus the baseline's.
- * One step's p99 moves by tens of milliseconds with the other work on this machine, so after each
+ * sustained rates when neither passes. The added p99 is the product's p99 minus the baseline's. * One step's p99 moves by tens of milliseconds with the other work on this machine. So after each
  * sweep the two setups run alternating steps at one rate in the room of 1,000 subscribers, and
  * the added p99 is the median of those paired differences. Where the pairs did not run, it is the
  * median over the sweep's offered rates that both passed.

@@ -3,11 +3,10 @@
  * process: it adds no-op jobs, then starts a BullMQ Worker and times until all are processed.
  *
  * - raw: BullMQ's Queue.add and a Worker whose processor returns at once, with the job options
- *   the product uses (a random jobId, removeOnComplete, removeOnFail by age).
- * - product: `RedisBacktestJobs.submit` (Queue.add behind the API's Redis timeout), and a Worker
- *   built as workers/main.ts builds it, running the product's `createBacktestProcessor`, in which
- *   only the engine call `executeBacktest` is replaced by a stub that completes at once with an
- *   empty result. Each job therefore still starts and clears the cancel poll, and stores and
+ *   the product uses (a random jobId, removeOnComplete, removeOnFail by age). * - product: `RedisBacktestJobs.submit` (Queue.add behind the API's Redis timeout), and a Worker
+ *   built as workers/main.ts builds it. It runs the product's `createBacktestProcessor`, with only
+ *   the engine call `executeBacktest` replaced by a stub that completes at once with an empty
+ *   result. Each job therefore still starts and clears the cancel poll, and stores and
  *   publishes `completed`, with its request, through the snapshot store's Lua script.
  */
 import { randomUUID } from "node:crypto";

@@ -250,7 +250,7 @@ export async function sweepSetups(
   }
 }
 
-/** Runs the paired p99 comparison of PairedP99Figures; undefined when the room has no rate to use. */
+/** Runs the paired p99 comparison of PairedP99Figures, or returns undefined when the room has no rate to use. */
 async function comparePairedP99(
   prepared: Prepared[],
   options: SweepOptions,
