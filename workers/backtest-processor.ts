@@ -1,6 +1,7 @@
 import { WaitingError, type Job } from "bullmq";
 import type { Logger } from "pino";
 
+import type { BacktestCompletion } from "../src/queues/backtest-completion";
 import type { BacktestRequest } from "../src/queues/backtest-request";
 import type { RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
 import { executeBacktest } from "./execute-backtest";
@@ -9,7 +10,7 @@ import { executeBacktest } from "./execute-backtest";
 const CANCEL_POLL_MS = 250;
 
 export interface BacktestProcessor {
-  (job: Job<BacktestRequest>, token?: string): Promise<void>;
+  (job: Job<BacktestRequest, BacktestCompletion | undefined>, token?: string): Promise<BacktestCompletion | undefined>;
   /**
    * Stops every running backtest between two chunks of bars and puts its job back in the wait
    * list, so that another job process restarts it at once instead of after the lock expires.
@@ -18,30 +19,37 @@ export interface BacktestProcessor {
 }
 
 /**
- * Builds the BullMQ processor of backtest jobs. Events go through the snapshot store, which
- * numbers and publishes them; failures are emitted by the worker's `failed` listener instead,
- * so that BullMQ decides when a job has failed for good. The store must use the Worker's own
- * connection: the processor returns before `completed` is acknowledged and relies on that
- * connection's order.
+ * Builds the BullMQ processor of backtest jobs. Progress and `cancelled` go through the snapshot
+ * store, which numbers and publishes them. A completed backtest's result is the processor's return
+ * value: BullMQ stores it and appends it to the queue's events stream in the command that
+ * completes the job, so completing costs no command of the product's own, and a result is stored
+ * exactly when its job completes. Failures are emitted by the worker's `failed` listener instead,
+ * so that BullMQ decides when a job has failed for good.
  */
 export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logger): BacktestProcessor {
   let draining = false;
 
-  const processor = async (job: Job<BacktestRequest>, token?: string): Promise<void> => {
+  const processor = async (
+    job: Job<BacktestRequest, BacktestCompletion | undefined>,
+    token?: string,
+  ): Promise<BacktestCompletion | undefined> => {
     const id = job.id;
     if (id === undefined) throw new Error("backtest job has no id");
     const log = logger.child({ backtestId: id, attempt: job.attemptsMade + 1 });
 
+    // The seq of the last event emitted for this backtest, by this attempt or an earlier one.
+    let lastSeq = 0;
     // A job started again (after a stall, or handed back by a stopping job process) may have
     // ended or been cancelled meanwhile. On a first start the cancel poll below is enough: the
     // API removes a waiting job itself when it is cancelled.
     if (job.attemptsStarted > 1) {
       const start = await store.readStart(id);
-      if (start.ended) return;
+      if (start.ended) return undefined;
       if (start.cancelRequested) {
         await store.emit({ type: "cancelled", id });
-        return;
+        return undefined;
       }
+      lastSeq = start.seq;
     }
 
     let cancelled = false;
@@ -55,16 +63,23 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
     // Progress is sent without waiting: commands on one connection keep their order, and the
     // terminal event below waits for all of them.
     let lastProgress: Promise<unknown> = Promise.resolve();
+    let progressLost = false;
     log.info({ dataset: job.data.dataset, strategy: job.data.strategy }, "backtest started");
     try {
       const outcome = await executeBacktest(job.data, {
         progress: (processed, total) => {
-          lastProgress = store.emit({ type: "progress", id, processed, total }).catch((err: unknown) => {
-            log.warn({ err }, "progress event not published");
-          });
+          lastProgress = store.emit({ type: "progress", id, processed, total }).then(
+            (seq) => (lastSeq = Math.max(lastSeq, seq)),
+            (err: unknown) => {
+              progressLost = true;
+              log.warn({ err }, "progress event not published");
+            },
+          );
         },
         isCancelled: () => cancelled || draining,
       });
+      // Waiting here also keeps the order for subscribers: Redis has published the last progress
+      // event before BullMQ sends the command that completes the job.
       await lastProgress;
 
       if (outcome.status === "cancelled" && draining && !cancelled) {
@@ -78,17 +93,11 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
       if (outcome.status === "cancelled") {
         await store.emit({ type: "cancelled", id });
         log.info("backtest cancelled");
-        return;
+        return undefined;
       }
-      // Not awaited: the store sends the result before this function's caller, BullMQ, sends the
-      // command that completes and removes the job. Both use one connection (workers/main.ts), so
-      // Redis stores the result first, and no job waits for one more round trip.
-      // NOTE: should the script itself fail (a Lua error, not a lost connection, whose commands
-      // ioredis sends again in order), the job still completes and no terminal event follows.
-      store.emit({ type: "completed", id, total: outcome.total, result: outcome.result, request: job.data }).then(
-        () => log.info({ trades: outcome.result.stats.trades }, "backtest completed"),
-        (err: unknown) => log.error({ err }, "backtest result not stored; its subscribers get no completed event"),
-      );
+      // A progress event whose reply was lost may still have been numbered in Redis.
+      if (progressLost) lastSeq = await store.readSeq(id);
+      return { seq: lastSeq + 1, total: outcome.total, result: outcome.result };
     } finally {
       clearInterval(poll);
     }

@@ -13,6 +13,7 @@ import { createShutdown, onFatalErrors, onTerminationSignals } from "../src/life
 import { createLogger } from "../src/logging/logger";
 import { createRepeatFilter } from "../src/logging/repeat-filter";
 import { BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../src/queues/backtest-queue";
+import type { BacktestCompletion } from "../src/queues/backtest-completion";
 import type { BacktestRequest } from "../src/queues/backtest-request";
 import { RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
 import { RedisSweepStore } from "../src/queues/redis-sweep-store";
@@ -44,8 +45,8 @@ const clientOptions = { connection, logger, maskedAddress: settings.redis.masked
 const eventsConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:events" });
 const workerConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:worker" });
 const sweepConnection = createWorkerConnection({ ...clientOptions, connectionName: "backplane:jobs:sweeps" });
-// Backtest events share the Worker's connection, so that a result is written before the command
-// that completes its job (workers/backtest-processor.ts). Sweeps keep their own connection.
+// Backtest events share the Worker's connection, one connection fewer per job process; the
+// processor waits for its progress events before it returns the result. Sweeps keep their own.
 const store = new RedisSnapshotStore(workerConnection, {
   prefix: settings.redisPrefix,
   resultTtlS: settings.resultTtlS,
@@ -56,13 +57,18 @@ const sweepSnapshots = new RedisSnapshotStore(eventsConnection, {
 });
 
 const processor = createBacktestProcessor(store, logger);
-const worker = new Worker<BacktestRequest>(BACKTEST_QUEUE, processor, {
+const worker = new Worker<BacktestRequest, BacktestCompletion | undefined>(BACKTEST_QUEUE, processor, {
   connection: workerConnection,
   prefix: settings.redisPrefix,
   concurrency: settings.jobConcurrency,
   lockDuration: settings.lockDurationMs,
   stalledInterval: settings.stalledIntervalMs,
   maxStalledCount: MAX_STALLED_COUNT,
+});
+
+worker.on("completed", (job, completion) => {
+  if (completion === undefined) return;
+  logger.info({ backtestId: job.id, trades: completion.result.stats.trades }, "backtest completed");
 });
 
 worker.on("failed", (job, err) => {

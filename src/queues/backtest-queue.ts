@@ -9,3 +9,17 @@ export type { BacktestRequest as BacktestJobData } from "./backtest-request";
  * process before BullMQ fails it.
  */
 export const MAX_STALLED_COUNT = 2;
+
+/**
+ * Approximate length at which BullMQ trims the backtest queue's events stream. A completed job's
+ * entry carries its whole result (backtest-completion.ts), so BullMQ's default of 10,000 entries
+ * could hold thousands of results. Each job appends about four entries, so this keeps the last
+ * 250 or so completions. A web worker that falls further behind resends snapshots instead
+ * (src/relay/completion-relay.ts).
+ */
+export const BACKTEST_EVENTS_MAX_LEN = 1_000;
+
+/** Returns the key of the backtest queue's BullMQ events stream under a prefix. */
+export function backtestEventsKey(prefix: string): string {
+  return `${prefix}:${BACKTEST_QUEUE}:events`;
+}

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 
 import { unavailable } from "../web/errors";
 import type { BacktestJobs, CancelOutcome, Readiness } from "./backtest-jobs";
-import { BACKTEST_QUEUE } from "./backtest-queue";
+import { BACKTEST_EVENTS_MAX_LEN, BACKTEST_QUEUE } from "./backtest-queue";
 import { type BacktestRequest, backtestRequestSchema } from "./backtest-request";
 import { isTerminal, RedisSnapshotStore } from "./redis-snapshot-store";
 
@@ -65,11 +65,12 @@ export class RedisBacktestJobs implements BacktestJobs {
     const id = randomUUID();
 
     // The job alone: until its job process emits, the waiting job is the snapshot
-    // (RedisSnapshotStore.read), and the request is stored with the result.
+    // (RedisSnapshotStore.read). A completed job is kept as long as a result is readable, since
+    // it holds the result as its return value and the request as its data.
     await this.withRedis("submit the backtest", () =>
       this.requireQueue().add("backtest", request, {
         jobId: id,
-        removeOnComplete: true,
+        removeOnComplete: { age: this.options.resultTtlS },
         removeOnFail: { age: this.options.resultTtlS },
       }),
     );
@@ -123,6 +124,7 @@ export class RedisBacktestJobs implements BacktestJobs {
     const queue = new Queue<BacktestRequest>(BACKTEST_QUEUE, {
       connection: this.options.connection,
       prefix: this.options.prefix,
+      streams: { events: { maxLen: BACKTEST_EVENTS_MAX_LEN } },
     });
     queue.on("error", (err) => this.options.logger.warn({ err }, "backtest queue error"));
     this.queue = queue;

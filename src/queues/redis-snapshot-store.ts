@@ -8,8 +8,8 @@ import {
   type ErrorBody,
   type SweepEntry,
 } from "../hubs/backtest-events";
+import { decodeCompletion } from "./backtest-completion";
 import { BACKTEST_QUEUE } from "./backtest-queue";
-import type { BacktestRequest } from "./backtest-request";
 import { toProgress } from "./progress";
 import { defineSnapshotCommands } from "./snapshot-scripts";
 
@@ -23,7 +23,9 @@ export interface RedisSnapshotStoreOptions {
 /**
  * The source of truth for backtest snapshots when Redis is configured. Web workers create and
  * read snapshots; job processes emit events through {@link RedisSnapshotStore.emit}, which also
- * publishes them on {@link RedisSnapshotStore.channel} for the relay.
+ * publishes them on {@link RedisSnapshotStore.channel} for the relay. A backtest's `completed`
+ * event is the exception: its job returns it to BullMQ (backtest-completion.ts), and
+ * {@link RedisSnapshotStore.read} finds it in the job hash.
  */
 export class RedisSnapshotStore {
   readonly channel: string;
@@ -44,6 +46,11 @@ export class RedisSnapshotStore {
     return `${this.prefix}:backtest:${id}`;
   }
 
+  /** The key of a backtest's BullMQ job hash, which contains its request and, once completed, its result. */
+  jobKey(id: string): string {
+    return `${this.prefix}:${BACKTEST_QUEUE}:${id}`;
+  }
+
   /**
    * Creates a snapshot in the `queued` state. Sweeps call it. A backtest needs none, because its
    * waiting BullMQ job represents its snapshot until the first event.
@@ -57,7 +64,7 @@ export class RedisSnapshotStore {
   }
 
   async read(id: string): Promise<BacktestSnapshot | undefined> {
-    const list = await this.redis.backplaneReadSnapshot(this.key(id), `${this.prefix}:${BACKTEST_QUEUE}:${id}`);
+    const list = await this.redis.backplaneReadSnapshot(this.key(id), this.jobKey(id));
     const fields: Record<string, string> = {};
     for (let i = 0; i + 1 < list.length; i += 2) fields[list[i] as string] = list[i + 1] as string;
     return decodeSnapshot(id, fields);
@@ -71,18 +78,30 @@ export class RedisSnapshotStore {
     return (await this.redis.hget(this.key(id), "cancel")) === "1";
   }
 
-  /** Reads whether a backtest ended or has a cancel request, before a job process runs it again. */
-  async readStart(id: string): Promise<{ ended: boolean; cancelRequested: boolean }> {
-    const [state, cancel] = await this.redis.hmget(this.key(id), "state", "cancel");
+  /**
+   * Reads whether a backtest ended or has a cancel request, and the seq of its last event, before
+   * a job process runs it again.
+   */
+  async readStart(id: string): Promise<{ ended: boolean; cancelRequested: boolean; seq: number }> {
+    const [state, cancel, seq] = await this.redis.hmget(this.key(id), "state", "cancel", "seq");
     return {
       ended: state !== null && state !== undefined && TERMINAL_STATES.has(state as BacktestState),
       cancelRequested: cancel === "1",
+      seq: Number(seq ?? 0),
     };
   }
 
-  /** Returns the request JSON stored with a `completed` event, undecoded, or undefined. */
+  /** Reads the seq of a backtest's last event, 0 before the first. */
+  async readSeq(id: string): Promise<number> {
+    return Number((await this.redis.hget(this.key(id), "seq")) ?? 0);
+  }
+
+  /**
+   * Returns a backtest's request JSON, undecoded, from its BullMQ job hash, or undefined once the
+   * job is removed. A completed job is kept as long as its result (RedisBacktestJobs.submit).
+   */
   async readRequest(id: string): Promise<string | undefined> {
-    return (await this.redis.hget(this.key(id), "request")) ?? undefined;
+    return (await this.redis.hget(this.jobKey(id), "data")) ?? undefined;
   }
 
   /**
@@ -95,7 +114,6 @@ export class RedisSnapshotStore {
     let processed = 0;
     let total = 0;
     let payload = "";
-    let request = "";
     if (event.type === "progress") {
       processed = event.processed;
       total = event.total;
@@ -103,7 +121,6 @@ export class RedisSnapshotStore {
     } else if (event.type === "completed") {
       total = event.total;
       payload = JSON.stringify(event.result);
-      if (event.request !== undefined) request = JSON.stringify(event.request);
     } else if (event.type === "failed") {
       payload = JSON.stringify(event.error);
     }
@@ -116,14 +133,13 @@ export class RedisSnapshotStore {
       processed,
       total,
       payload,
-      request,
     );
   }
 }
 
 export type EmitInput =
   | { type: "progress"; id: string; processed: number; total: number; best?: SweepEntry[] }
-  | { type: "completed"; id: string; total: number; result: BacktestResult; request?: BacktestRequest }
+  | { type: "completed"; id: string; total: number; result: BacktestResult }
   | { type: "failed"; id: string; error: ErrorBody }
   | { type: "cancelled"; id: string };
 
@@ -132,6 +148,13 @@ const STATES: ReadonlySet<string> = new Set(["queued", "running", "completed", "
 function decodeSnapshot(id: string, fields: Record<string, string>): BacktestSnapshot | undefined {
   const state = fields["state"];
   if (state === undefined || !STATES.has(state)) return undefined;
+
+  const completion = decodeCompletion(fields["completion"]);
+  if (completion instanceof Error) throw completion;
+  if (completion !== undefined) {
+    const { seq, total, result } = completion;
+    return { id, state: "completed", seq, progress: toProgress(total, total), result };
+  }
 
   const snapshot: BacktestSnapshot = {
     id,

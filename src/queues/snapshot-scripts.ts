@@ -15,7 +15,6 @@ declare module "ioredis" {
       processed: number,
       total: number,
       payload: string,
-      request: string,
     ): Result<number, Context>;
     backplaneCreateSnapshot(key: string, total: number, ttlSeconds: number): Result<number, Context>;
     backplaneReadSnapshot(key: string, jobKey: string): Result<string[], Context>;
@@ -30,13 +29,13 @@ declare module "ioredis" {
  * progress event.
  * A progress event may carry a payload, a sweep's `best` list. Sweep chunks finish on several
  * job processes at once, so such an event that counts fewer items than the snapshot already
- * does is stale: the snapshot's newer count already includes its work. A `completed` event may
- * carry the request, kept beside the result for the equity curve endpoint.
+ * does is stale: the snapshot's newer count already includes its work. Only sweeps emit
+ * `completed` here: a backtest's result is its BullMQ job's return value (backtest-completion.ts).
  * The message is built by concatenation so that result JSON is embedded as is, not re-encoded.
  */
 const EMIT_EVENT_LUA = `
 local key = KEYS[1]
-local channel, ttl, kind, id, processed, total, payload, request = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local channel, ttl, kind, id, processed, total, payload = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local state = redis.call('HGET', key, 'state')
 if state == 'completed' or state == 'failed' or state == 'cancelled' then return -1 end
 if kind == 'progress' and payload ~= '' and tonumber(processed) < tonumber(redis.call('HGET', key, 'processed') or '0') then return -2 end
@@ -52,11 +51,7 @@ if kind == 'progress' then
     message = head .. ',"processed":' .. processed .. ',"total":' .. total .. '}'
   end
 elseif kind == 'completed' then
-  if request ~= '' then
-    redis.call('HSET', key, 'state', 'completed', 'processed', total, 'total', total, 'result', payload, 'request', request)
-  else
-    redis.call('HSET', key, 'state', 'completed', 'processed', total, 'total', total, 'result', payload)
-  end
+  redis.call('HSET', key, 'state', 'completed', 'processed', total, 'total', total, 'result', payload)
   message = head .. ',"result":' .. payload .. '}'
 elseif kind == 'failed' then
   redis.call('HSET', key, 'state', 'failed', 'error', payload)
@@ -73,13 +68,20 @@ return seq
 `;
 
 /**
- * Returns a snapshot hash as a flat list of fields and values. A backtest has no snapshot hash
- * until its job process emits the first event. While it waits, its BullMQ job hash (KEYS[2])
- * represents it, so submitting costs one command, the job's own. The job hash is removed only
- * after the terminal event is stored, so at any moment one of the two keys exists.
+ * Returns a snapshot as a flat list of fields and values, from two keys: the snapshot hash
+ * (KEYS[1]), which contains the events the job emitted, and the backtest's BullMQ job hash (KEYS[2]).
+ * A snapshot hash exists from the job's first event on. Before it, the waiting job represents
+ * the `queued` snapshot, so submitting costs one command, the job's own. A completed job holds
+ * its result as its return value, returned here as the `completion` field. A terminal snapshot
+ * hash (cancelled, failed, or a sweep's result) comes first: a cancelled job also completes in
+ * BullMQ, with no return value.
  */
 const READ_SNAPSHOT_LUA = `
-if redis.call('HEXISTS', KEYS[1], 'state') == 1 then return redis.call('HGETALL', KEYS[1]) end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'completed' or state == 'failed' or state == 'cancelled' then return redis.call('HGETALL', KEYS[1]) end
+local returned = redis.call('HGET', KEYS[2], 'returnvalue')
+if returned and string.sub(returned, 1, 1) == '{' then return {'state', 'completed', 'completion', returned} end
+if state then return redis.call('HGETALL', KEYS[1]) end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'state', 'queued'} end
 return {}
 `;

@@ -19,7 +19,8 @@ export interface RedisRelayOptions {
 }
 
 /**
- * Relays job events published on Redis to the local sockets of this web worker.
+ * Relays job events published on Redis to the local sockets of this web worker: every event but
+ * a backtest's `completed`, which comes from BullMQ's events stream (completion-relay.ts).
  *
  * Every web worker of every instance receives each event once from Redis and emits it only to
  * its own sockets, so each subscriber gets it exactly once. Broadcasting through the Redis
@@ -74,7 +75,10 @@ export function createRedisRelay(options: RedisRelayOptions): { close(): Promise
   };
 }
 
-async function resyncFollowedBacktests(options: RedisRelayOptions): Promise<void> {
+export type ResyncOptions = Pick<RedisRelayOptions, "namespace" | "readSnapshot" | "logger">;
+
+/** Emits the current snapshot of each backtest that local sockets follow, as its latest event. */
+export async function resyncFollowedBacktests(options: ResyncOptions): Promise<void> {
   const { namespace, logger } = options;
   const ids = [...namespace.adapter.rooms.keys()]
     .filter((room) => room.startsWith(ROOM_PREFIX))
@@ -92,7 +96,7 @@ async function resyncFollowedBacktests(options: RedisRelayOptions): Promise<void
 const RESYNC_ATTEMPTS = 10;
 const RESYNC_RETRY_DELAY_MS = 500;
 
-async function readWithRetry(options: RedisRelayOptions, id: string): Promise<BacktestSnapshot | undefined> {
+async function readWithRetry(options: ResyncOptions, id: string): Promise<BacktestSnapshot | undefined> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await options.readSnapshot(id);

@@ -17,12 +17,14 @@ import { createShutdown, onFatalErrors, onTerminationSignals } from "../lifecycl
 import type { BacktestJobs } from "../queues/backtest-jobs";
 import { LocalBacktestJobs } from "../queues/local-backtest-jobs";
 import { LocalSweepJobs } from "../queues/local-sweep-jobs";
+import { backtestEventsKey } from "../queues/backtest-queue";
 import { RedisBacktestJobs } from "../queues/redis-backtest-jobs";
 import { RedisSnapshotStore } from "../queues/redis-snapshot-store";
 import { RedisSweepJobs } from "../queues/redis-sweep-jobs";
 import { type SweepJobs, withSweepSnapshots } from "../queues/sweep-jobs";
 import type { BacktestNamespace } from "../relay/event-payload";
-import { createRedisRelay } from "../relay/redis-relay";
+import { createCompletionRelay } from "../relay/completion-relay";
+import { createRedisRelay, resyncFollowedBacktests } from "../relay/redis-relay";
 import { createProducerConnection, createPubSubPair, createWorkerConnection } from "../redis/clients";
 import { redisConnectionForChild } from "../redis/child-connection";
 import { createApp } from "./app";
@@ -114,8 +116,9 @@ function redisLayer(settings: Settings, logger: Logger): JobLayer {
   const redis = settings.redis;
   if (redis === undefined) throw new Error("redisLayer needs Redis settings");
 
-  // Four connections, none shared: the adapter's publisher and subscriber, the relay's
-  // subscriber, and a fail-fast producer for BullMQ and snapshots.
+  // Five connections, none shared: the adapter's publisher and subscriber, the relay's
+  // subscriber, the completion relay's blocking reader, and a fail-fast producer for BullMQ and
+  // snapshots.
   const connection = redisConnectionForChild(redis.connection);
   const clientOptions = { connection, logger, maskedAddress: redis.masked };
   const { publisher, subscriber } = createPubSubPair({ ...clientOptions, connectionName: "backplane:web:adapter" });
@@ -125,10 +128,12 @@ function redisLayer(settings: Settings, logger: Logger): JobLayer {
     commandTimeoutMs: PRODUCER_COMMAND_TIMEOUT_MS,
   });
   const relaySubscriber = createWorkerConnection({ ...clientOptions, connectionName: "backplane:web:relay" });
+  const completionReader = createWorkerConnection({ ...clientOptions, connectionName: "backplane:web:completions" });
 
   let jobs: RedisBacktestJobs | undefined;
   let sweeps: RedisSweepJobs | undefined;
   let relay: { close(): Promise<void> } | undefined;
+  let completionRelay: { close(): Promise<void> } | undefined;
   return {
     adapter: createRedisAdapter(publisher, subscriber, { key: `${settings.redisPrefix}:socket.io` }),
     attach(namespace) {
@@ -143,11 +148,19 @@ function redisLayer(settings: Settings, logger: Logger): JobLayer {
       };
       jobs = new RedisBacktestJobs(options);
       sweeps = new RedisSweepJobs(options);
+      const readSnapshot = (id: string) => store.read(id);
       relay = createRedisRelay({
         subscriber: relaySubscriber,
         channel: store.channel,
         namespace,
-        readSnapshot: (id) => store.read(id),
+        readSnapshot,
+        logger,
+      });
+      completionRelay = createCompletionRelay({
+        reader: completionReader,
+        streamKey: backtestEventsKey(settings.redisPrefix),
+        namespace,
+        resync: () => void resyncFollowedBacktests({ namespace, readSnapshot, logger }),
         logger,
       });
       return { jobs, sweeps };
@@ -156,9 +169,10 @@ function redisLayer(settings: Settings, logger: Logger): JobLayer {
       // Unsubscribing only matters on a live connection; while Redis is down the command would
       // wait in the offline queue until the shutdown timeout.
       if (relaySubscriber.status === "ready") await relay?.close();
+      await completionRelay?.close();
       await jobs?.close();
       await sweeps?.close();
-      for (const client of [relaySubscriber, publisher, subscriber, producer]) client.disconnect();
+      for (const client of [relaySubscriber, completionReader, publisher, subscriber, producer]) client.disconnect();
     },
   };
 }

@@ -6,7 +6,8 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { BacktestEvent } from "../../src/hubs/backtest-events";
-import { BACKTEST_QUEUE } from "../../src/queues/backtest-queue";
+import { decodeCompletion, type BacktestCompletion } from "../../src/queues/backtest-completion";
+import { BACKTEST_QUEUE, backtestEventsKey } from "../../src/queues/backtest-queue";
 import { type BacktestRequest, parseBacktestRequest } from "../../src/queues/backtest-request";
 import { RedisBacktestJobs } from "../../src/queues/redis-backtest-jobs";
 import { RedisSnapshotStore } from "../../src/queues/redis-snapshot-store";
@@ -71,7 +72,10 @@ describe.skipIf(skipReason !== undefined)(
       return { prefix, jobs, store };
     }
 
-    type Processor = (job: Job<BacktestRequest>, token?: string) => Promise<void>;
+    type Processor = (
+      job: Job<BacktestRequest, BacktestCompletion | undefined>,
+      token?: string,
+    ) => Promise<BacktestCompletion | undefined>;
 
     /**
      * Starts a Worker as workers/main.ts does: the Worker and the snapshot store share one
@@ -88,7 +92,7 @@ describe.skipIf(skipReason !== undefined)(
         { level: "info" },
         { write: (line: string) => logLines.push(JSON.parse(line) as Record<string, unknown>) },
       );
-      const worker = new Worker<BacktestRequest>(
+      const worker = new Worker<BacktestRequest, BacktestCompletion | undefined>(
         BACKTEST_QUEUE,
         wrap(createBacktestProcessor(store, jobLogger), store),
         { connection, prefix },
@@ -105,7 +109,7 @@ describe.skipIf(skipReason !== undefined)(
       worker.on("completed", (job) => record(job.id));
       worker.on("failed", (job, err) => record(job?.id, err));
 
-      /** Resolves when the Worker has completed the job, which BullMQ then removes. */
+      /** Resolves when the Worker has completed the job. */
       const completion = (id: string) =>
         new Promise<void>((resolve, reject) => {
           const settle = () => {
@@ -148,7 +152,23 @@ describe.skipIf(skipReason !== undefined)(
       await jobs.close();
     });
 
-    it("completes a job with its request", async () => {
+    /** Reads the completions that BullMQ appended to the queue's events stream for one backtest. */
+    async function streamedCompletions(prefix: string, id: string): Promise<BacktestCompletion[]> {
+      const entries = await redis.xrange(backtestEventsKey(prefix), "-", "+");
+      const completions: BacktestCompletion[] = [];
+      for (const [, fields] of entries) {
+        const entry = new Map<string, string>();
+        for (let i = 0; i + 1 < fields.length; i += 2) entry.set(fields[i] as string, fields[i + 1] as string);
+        if (entry.get("event") !== "completed" || entry.get("jobId") !== id) continue;
+        const completion = decodeCompletion(entry.get("returnvalue"));
+        if (completion === undefined || completion instanceof Error)
+          throw new Error(`no completion in ${fields.join(" ")}`);
+        completions.push(completion);
+      }
+      return completions;
+    }
+
+    it("completes through BullMQ, keeping the request", async () => {
       const { prefix, jobs } = await setup();
       const { store, completion, close } = startWorker(prefix);
       const listener = await listen(server, store.channel);
@@ -157,17 +177,29 @@ describe.skipIf(skipReason !== undefined)(
         const id = await jobs.submit(submitted);
         await completion(id);
 
+        // Progress went out on the snapshot channel, numbered from 1; `completed` follows them.
+        const progress = listener.events.filter((event) => event.id === id);
+        expect(progress.length).toBeGreaterThan(0);
+        expect(progress.every((event) => event.type === "progress")).toBe(true);
+        expect(progress.map((event) => event.seq)).toEqual(progress.map((_, index) => index + 1));
+
         const snapshot = await jobs.snapshot(id);
-        expect(snapshot?.state).toBe("completed");
+        expect(snapshot).toMatchObject({
+          id,
+          state: "completed",
+          seq: progress.length + 1,
+          progress: { percent: 100 },
+        });
         expect(snapshot?.result?.stats.trades).toBeGreaterThan(0);
         expect(await jobs.request(id)).toEqual(submitted);
-        // The job is gone (removeOnComplete), so only the snapshot hash contains the backtest now.
-        expect(await redis.exists(`${prefix}:${BACKTEST_QUEUE}:${id}`)).toBe(0);
 
-        await until(() => listener.events.some((event) => event.type === "completed"), "completed is published");
-        const own = listener.events.filter((event) => event.id === id);
-        expect(own.map((event) => event.seq)).toEqual(own.map((_, index) => index + 1));
-        expect(own.filter((event) => event.type === "completed")).toHaveLength(1);
+        // The result is the job's return value: BullMQ keeps the job by age and streamed it once.
+        expect(await redis.zscore(`${prefix}:${BACKTEST_QUEUE}:completed`, id)).not.toBeNull();
+        const streamed = await streamedCompletions(prefix, id);
+        expect(streamed).toHaveLength(1);
+        expect(streamed[0]).toEqual({ seq: snapshot?.seq, total: snapshot?.progress.total, result: snapshot?.result });
+        // The snapshot hash holds progress only.
+        expect(await redis.hget(store.key(id), "result")).toBeNull();
       } finally {
         listener.close();
         await close();
@@ -175,10 +207,18 @@ describe.skipIf(skipReason !== undefined)(
       }
     });
 
+    it("reports a malformed return value by name", async () => {
+      const { prefix, jobs } = await setup();
+      const id = await jobs.submit(request());
+      await redis.hset(`${prefix}:${BACKTEST_QUEUE}:${id}`, "returnvalue", '{"seq":"one"}');
+      await expect(jobs.snapshot(id)).rejects.toThrow(/return value has no numeric seq and total: \{"seq":"one"\}/);
+      await jobs.close();
+    });
+
     it("writes an event before later commands", async () => {
       const { store } = await setup();
       const id = randomUUID();
-      // What the processor relies on when it returns before `completed` is acknowledged.
+      // emit() hands its command to the connection before it returns, so later commands follow it.
       const emitted = store.emit({ type: "cancelled", id });
       await Promise.resolve();
       expect(await redis.hget(store.key(id), "state")).toBe("cancelled");
@@ -260,6 +300,34 @@ describe.skipIf(skipReason !== undefined)(
           await jobs.close();
         }
       });
+    });
+
+    it("numbers the result after an earlier attempt", async () => {
+      const { prefix, jobs } = await setup();
+      const listener = await listen(server, `${prefix}:backtest-events`);
+      let firstAttempt = true;
+      const { completion, close } = startWorker(prefix, (processor, store) => async (job, token) => {
+        if (!firstAttempt) return processor(job, token);
+        firstAttempt = false;
+        // A job process that emitted two events and was stopped before the end.
+        await store.emit({ type: "progress", id: job.id as string, processed: 10, total: 100 });
+        await store.emit({ type: "progress", id: job.id as string, processed: 20, total: 100 });
+        await job.moveToWait(token);
+        throw new WaitingError();
+      });
+      try {
+        const id = await jobs.submit(request());
+        await completion(id);
+
+        const published = listener.events.filter((event) => event.id === id).map((event) => event.seq);
+        expect(published.slice(0, 2)).toEqual([1, 2]);
+        expect(published).toEqual(published.map((_, index) => index + 1));
+        expect(await jobs.snapshot(id)).toMatchObject({ state: "completed", seq: published.length + 1 });
+      } finally {
+        listener.close();
+        await close();
+        await jobs.close();
+      }
     });
 
     it("cancels an active job by polling", async () => {

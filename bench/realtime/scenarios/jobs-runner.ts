@@ -2,12 +2,14 @@
  * Entry of one jobs measurement, forked by the coordinator so that every run starts in a fresh
  * process: it adds no-op jobs, then starts a BullMQ Worker and times until all are processed.
  *
- * - raw: BullMQ's Queue.add and a Worker whose processor returns at once, with the job options
- *   the product uses (a random jobId, removeOnComplete, removeOnFail by age). * - product: `RedisBacktestJobs.submit` (Queue.add behind the API's Redis timeout), and a Worker
+ * - raw: BullMQ's Queue.add and a Worker whose processor returns at once, with the queue and job
+ *   options the product uses (a random jobId, removeOnComplete and removeOnFail by age, the
+ *   events stream's length).
+ * - product: `RedisBacktestJobs.submit` (Queue.add behind the API's Redis timeout), and a Worker
  *   built as workers/main.ts builds it. It runs the product's `createBacktestProcessor`, with only
  *   the engine call `executeBacktest` replaced by a stub that completes at once with an empty
- *   result. Each job therefore still starts and clears the cancel poll, and stores and
- *   publishes `completed`, with its request, through the snapshot store's Lua script.
+ *   result. Each job therefore still starts and clears the cancel poll, and returns its
+ *   completion (seq, total and result) for BullMQ to store and append to the events stream.
  */
 import { randomUUID } from "node:crypto";
 
@@ -16,7 +18,7 @@ import { Redis } from "ioredis";
 import pino from "pino";
 
 import { parseBacktestRequest, type BacktestRequest } from "../../../src/queues/backtest-request";
-import { BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../../../src/queues/backtest-queue";
+import { BACKTEST_EVENTS_MAX_LEN, BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../../../src/queues/backtest-queue";
 import { RedisBacktestJobs } from "../../../src/queues/redis-backtest-jobs";
 import { RedisSnapshotStore } from "../../../src/queues/redis-snapshot-store";
 import { createProducerConnection, createWorkerConnection } from "../../../src/redis/clients";
@@ -134,7 +136,11 @@ async function run(args: JobsRunArgs): Promise<JobsRunResult> {
 
   if (args.mode === "raw") {
     const connection = new Redis(args.redisUrl, { maxRetriesPerRequest: null });
-    const queue = new Queue(BACKTEST_QUEUE, { connection, prefix: args.prefix });
+    const queue = new Queue(BACKTEST_QUEUE, {
+      connection,
+      prefix: args.prefix,
+      streams: { events: { maxLen: BACKTEST_EVENTS_MAX_LEN } },
+    });
     closers.push(
       () => queue.close(),
       async () => connection.disconnect(),
@@ -142,7 +148,7 @@ async function run(args: JobsRunArgs): Promise<JobsRunResult> {
     addsPerSecond = await addAll(args.jobs, () =>
       queue.add("backtest", JOB_DATA, {
         jobId: randomUUID(),
-        removeOnComplete: true,
+        removeOnComplete: { age: RESULT_TTL_S },
         removeOnFail: { age: RESULT_TTL_S },
       }),
     );
