@@ -28,6 +28,7 @@ export interface BacktestProcessor {
  */
 export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logger): BacktestProcessor {
   let draining = false;
+  const cancelPoll = createCancelPoll(store);
 
   const processor = async (
     job: Job<BacktestRequest, BacktestCompletion | undefined>,
@@ -52,13 +53,7 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
       lastSeq = start.seq;
     }
 
-    let cancelled = false;
-    const poll = setInterval(() => {
-      store.isCancelRequested(id).then(
-        (requested) => (cancelled ||= requested),
-        () => undefined,
-      );
-    }, CANCEL_POLL_MS);
+    const run = cancelPoll.watch(id);
 
     // Progress is sent without waiting: commands on one connection keep their order, and the
     // terminal event below waits for all of them.
@@ -76,13 +71,13 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
             },
           );
         },
-        isCancelled: () => cancelled || draining,
+        isCancelled: () => run.cancelled || draining,
       });
       // Waiting here also keeps the order for subscribers: Redis has published the last progress
       // event before BullMQ sends the command that completes the job.
       await lastProgress;
 
-      if (outcome.status === "cancelled" && draining && !cancelled) {
+      if (outcome.status === "cancelled" && draining && !run.cancelled) {
         // Logged once the job is back in the wait list: without Redis, moveToWait() waits, and
         // the job is left to the stalled check instead.
         await job.moveToWait(token);
@@ -99,7 +94,7 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
       if (progressLost) lastSeq = await store.readSeq(id);
       return { seq: lastSeq + 1, total: outcome.total, result: outcome.result };
     } finally {
-      clearInterval(poll);
+      cancelPoll.unwatch(id, run);
     }
   };
 
@@ -108,4 +103,50 @@ export function createBacktestProcessor(store: RedisSnapshotStore, logger: Logge
       draining = true;
     },
   });
+}
+
+/** The cancel state of one running backtest, which the poll updates. */
+interface WatchedRun {
+  cancelled: boolean;
+}
+
+/**
+ * Polls the cancel flags of every backtest that this job process runs, in one round trip per
+ * interval rather than one timer and one command per backtest. The timer stops itself at the first
+ * tick with nothing to watch, so back-to-back short jobs share it.
+ */
+function createCancelPoll(store: RedisSnapshotStore) {
+  const runs = new Map<string, WatchedRun>();
+  let timer: NodeJS.Timeout | undefined;
+
+  const poll = () => {
+    if (runs.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      return;
+    }
+    const watched = [...runs];
+    store.readCancelRequests(watched.map(([id]) => id)).then(
+      (flags) => {
+        flags.forEach((requested, index) => {
+          const run = watched[index]?.[1];
+          if (requested && run !== undefined) run.cancelled = true;
+        });
+      },
+      () => undefined,
+    );
+  };
+
+  return {
+    watch(id: string): WatchedRun {
+      const run: WatchedRun = { cancelled: false };
+      runs.set(id, run);
+      // Unreferenced: a running job keeps the process alive by itself.
+      timer ??= setInterval(poll, CANCEL_POLL_MS).unref();
+      return run;
+    },
+    unwatch(id: string, run: WatchedRun): void {
+      if (runs.get(id) === run) runs.delete(id);
+    },
+  };
 }

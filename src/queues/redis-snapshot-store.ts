@@ -46,7 +46,7 @@ export class RedisSnapshotStore {
     return `${this.prefix}:backtest:${id}`;
   }
 
-  /** The key of a backtest's BullMQ job hash, which contains its request and, once completed, its result. */
+  /** Returns the key of a backtest's BullMQ job hash, which contains its request and, once completed, its result. */
   jobKey(id: string): string {
     return `${this.prefix}:${BACKTEST_QUEUE}:${id}`;
   }
@@ -76,6 +76,12 @@ export class RedisSnapshotStore {
 
   async isCancelRequested(id: string): Promise<boolean> {
     return (await this.redis.hget(this.key(id), "cancel")) === "1";
+  }
+
+  /** Reads the cancel flags of several backtests in one round trip, in the order of `ids`. */
+  async readCancelRequests(ids: readonly string[]): Promise<boolean[]> {
+    const replies = await this.redis.pipeline(ids.map((id) => ["hget", this.key(id), "cancel"])).exec();
+    return (replies ?? []).map(([err, value]) => err === null && value === "1");
   }
 
   /**

@@ -84,6 +84,7 @@ describe.skipIf(skipReason !== undefined)(
     function startWorker(
       prefix: string,
       wrap: (processor: Processor, store: RedisSnapshotStore) => Processor = (processor) => processor,
+      concurrency = 1,
     ) {
       const connection = redis.duplicate();
       const store = new RedisSnapshotStore(connection, { prefix, resultTtlS: TTL_S });
@@ -95,7 +96,7 @@ describe.skipIf(skipReason !== undefined)(
       const worker = new Worker<BacktestRequest, BacktestCompletion | undefined>(
         BACKTEST_QUEUE,
         wrap(createBacktestProcessor(store, jobLogger), store),
-        { connection, prefix },
+        { connection, prefix, concurrency },
       );
 
       // Outcomes are recorded from the start, so a job that ends before the test waits is not missed.
@@ -346,6 +347,31 @@ describe.skipIf(skipReason !== undefined)(
         const snapshot = await jobs.snapshot(id);
         expect(snapshot?.state).toBe("cancelled");
         expect(snapshot?.progress.percent).toBeLessThan(100);
+      } finally {
+        await close();
+        await jobs.close();
+      }
+    });
+
+    it("cancels one of two running jobs", async () => {
+      const { prefix, jobs } = await setup();
+      const { completion, close } = startWorker(prefix, undefined, 2);
+      try {
+        // Both would run for about 40 s: one poll reads both cancel flags, and only one is set.
+        const kept = await jobs.submit(request({ barsPerSecond: 50 }));
+        const cancelled = await jobs.submit(request({ barsPerSecond: 50 }));
+        for (const id of [kept, cancelled]) {
+          await until(async () => (await jobs.snapshot(id))?.state === "running", "both backtests run");
+        }
+
+        await jobs.cancel(cancelled);
+        await completion(cancelled);
+        expect((await jobs.snapshot(cancelled))?.state).toBe("cancelled");
+        expect((await jobs.snapshot(kept))?.state).toBe("running");
+
+        await jobs.cancel(kept);
+        await completion(kept);
+        expect((await jobs.snapshot(kept))?.state).toBe("cancelled");
       } finally {
         await close();
         await jobs.close();
