@@ -11,6 +11,8 @@ import { BACKTEST_QUEUE, backtestEventsKey } from "../../src/queues/backtest-que
 import { type BacktestRequest, parseBacktestRequest } from "../../src/queues/backtest-request";
 import { RedisBacktestJobs } from "../../src/queues/redis-backtest-jobs";
 import { RedisSnapshotStore } from "../../src/queues/redis-snapshot-store";
+import { parseRedisUrl } from "../../src/config/redis-url";
+import { createProducerConnection } from "../../src/redis/clients";
 import { createBacktestProcessor } from "../../workers/backtest-processor";
 import { REDIS_SKIP_REASON, TestRedisServer, redisServerAvailable } from "../support/redis-server";
 
@@ -139,6 +141,35 @@ describe.skipIf(skipReason !== undefined)(
       });
       expect(await jobs.snapshot(randomUUID())).toBeUndefined();
       await jobs.close();
+    });
+
+    it("answers 503 when Redis stops replying", async () => {
+      const producer = createProducerConnection({
+        connection: parseRedisUrl(server.url),
+        connectionName: "test-producer",
+        logger,
+        commandTimeoutMs: 300,
+      });
+      const jobs = new RedisBacktestJobs({
+        connection: producer,
+        prefix: `test-${randomUUID()}`,
+        resultTtlS: TTL_S,
+        commandTimeoutMs: 300,
+        maskedAddress: "127.0.0.1:test",
+        logger,
+      });
+      try {
+        await until(() => jobs.readiness().ready, "the queue is connected");
+        // CLIENT PAUSE holds every client's commands, like a server that stopped replying.
+        await redis.call("CLIENT", "PAUSE", "1000", "ALL");
+        await expect(jobs.submit(request())).rejects.toMatchObject({
+          status: 503,
+          message: "cannot submit the backtest: Redis at 127.0.0.1:test did not answer within 300 ms. Retry later.",
+        });
+      } finally {
+        await jobs.close();
+        producer.disconnect();
+      }
     });
 
     it("cancels a waiting job", async () => {
