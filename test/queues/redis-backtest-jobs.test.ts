@@ -160,7 +160,7 @@ describe.skipIf(skipReason !== undefined)(
       });
       try {
         await until(() => jobs.readiness().ready, "the queue is connected");
-        // CLIENT PAUSE holds every client's commands, like a server that stopped replying.
+        // CLIENT PAUSE delays every client's commands, like a server that stopped replying.
         await redis.call("CLIENT", "PAUSE", "1000", "ALL");
         await expect(jobs.submit(request())).rejects.toMatchObject({
           status: 503,
@@ -389,20 +389,20 @@ describe.skipIf(skipReason !== undefined)(
       const { completion, close } = startWorker(prefix, undefined, 2);
       try {
         // Both would run for about 40 s: one poll reads both cancel flags, and only one is set.
-        const kept = await jobs.submit(request({ barsPerSecond: 50 }));
+        const running = await jobs.submit(request({ barsPerSecond: 50 }));
         const cancelled = await jobs.submit(request({ barsPerSecond: 50 }));
-        for (const id of [kept, cancelled]) {
+        for (const id of [running, cancelled]) {
           await until(async () => (await jobs.snapshot(id))?.state === "running", "both backtests run");
         }
 
         await jobs.cancel(cancelled);
         await completion(cancelled);
         expect((await jobs.snapshot(cancelled))?.state).toBe("cancelled");
-        expect((await jobs.snapshot(kept))?.state).toBe("running");
+        expect((await jobs.snapshot(running))?.state).toBe("running");
 
-        await jobs.cancel(kept);
-        await completion(kept);
-        expect((await jobs.snapshot(kept))?.state).toBe("cancelled");
+        await jobs.cancel(running);
+        await completion(running);
+        expect((await jobs.snapshot(running))?.state).toBe("cancelled");
       } finally {
         await close();
         await jobs.close();
