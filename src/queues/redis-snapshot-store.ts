@@ -52,8 +52,8 @@ export class RedisSnapshotStore {
   }
 
   /**
-   * Creates a snapshot in the `queued` state. Sweeps call it. A backtest needs none, because its
-   * waiting BullMQ job represents its snapshot until the first event.
+   * Creates a sweep's snapshot in the `queued` state. A backtest needs none, because its waiting
+   * BullMQ job represents its snapshot until the first event.
    */
   async create(id: string, total: number): Promise<void> {
     await this.redis.backplaneCreateSnapshot(this.key(id), total, this.resultTtlS);

@@ -69,20 +69,28 @@ return seq
 
 /**
  * Returns a snapshot as a flat list of fields and values, from two keys: the snapshot hash
- * (KEYS[1]), which contains the events the job emitted, and the backtest's BullMQ job hash (KEYS[2]).
- * A snapshot hash exists from the job's first event on. Before it, the waiting job represents
- * the `queued` snapshot, so submitting costs one command, the job's own. A completed job holds
- * its result as its return value, returned here as the `completion` field. A terminal snapshot
- * hash (cancelled, failed, or a sweep's result) comes first: a cancelled job also completes in
- * BullMQ, with no return value.
+ * (KEYS[1]), which contains the events the job emitted, and the backtest's BullMQ job hash
+ * (KEYS[2]).
+ * - A terminal snapshot hash (cancelled, failed, or a sweep's result) comes first: a cancelled job
+ *   also completes in BullMQ, with no return value.
+ * - A completed job contains its result as its return value, returned as the `completion` field.
+ * - A backtest's snapshot hash without its job hash belongs to a backtest whose job BullMQ removed
+ *   after the result's time to live, so it reads as unknown. Sweeps have no BullMQ job of this
+ *   queue, and their snapshot hashes carry a `sweep` field instead.
+ * - Before the first event, a waiting job represents the `queued` snapshot, so submitting costs
+ *   one command, the job's own. A finished job without a snapshot hash has expired.
  */
 const READ_SNAPSHOT_LUA = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'completed' or state == 'failed' or state == 'cancelled' then return redis.call('HGETALL', KEYS[1]) end
 local returned = redis.call('HGET', KEYS[2], 'returnvalue')
 if returned and string.sub(returned, 1, 1) == '{' then return {'state', 'completed', 'completion', returned} end
-if state then return redis.call('HGETALL', KEYS[1]) end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'state', 'queued'} end
+local jobExists = redis.call('EXISTS', KEYS[2]) == 1
+if state then
+  if not jobExists and redis.call('HEXISTS', KEYS[1], 'sweep') == 0 then return {} end
+  return redis.call('HGETALL', KEYS[1])
+end
+if jobExists and redis.call('HEXISTS', KEYS[2], 'finishedOn') == 0 then return {'state', 'queued'} end
 return {}
 `;
 
@@ -94,13 +102,14 @@ return 1
 `;
 
 /**
- * Creates a snapshot in the `queued` state and sets its expiry, atomically. It is a script rather
+ * Creates a sweep's snapshot in the `queued` state, marked `sweep` (READ_SNAPSHOT_LUA), and sets its
+ * expiry, atomically. It is a script rather
  * than MULTI/EXEC because ioredis (5.x) builds a pipeline object for every MULTI and copies onto
  * it each script defined on the connection, dozens once BullMQ's Queue shares it. With MULTI this
  * call cost more client CPU than BullMQ's own addJob (bench/realtime, jobs scenario).
  */
 const CREATE_SNAPSHOT_LUA = `
-redis.call('HSET', KEYS[1], 'state', 'queued', 'seq', 0, 'processed', 0, 'total', ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'queued', 'seq', 0, 'processed', 0, 'total', ARGV[1], 'sweep', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 `;

@@ -59,12 +59,12 @@ describe.skipIf(skipReason !== undefined)(
       await server?.dispose();
     });
 
-    async function setup() {
+    async function setup(resultTtlS = TTL_S) {
       const prefix = `test-${randomUUID()}`;
       const jobs = new RedisBacktestJobs({
         connection: redis,
         prefix,
-        resultTtlS: TTL_S,
+        resultTtlS,
         commandTimeoutMs: 2_000,
         maskedAddress: "test",
         logger,
@@ -407,6 +407,53 @@ describe.skipIf(skipReason !== undefined)(
         await close();
         await jobs.close();
       }
+    });
+
+    it("reads a backtest as unknown once BullMQ removed its job", async () => {
+      const { prefix, jobs, store } = await setup(1);
+      const { completion, close } = startWorker(prefix);
+      try {
+        const old = await jobs.submit(request());
+        await completion(old);
+        // BullMQ removes completed jobs older than the time to live when a later job completes.
+        await new Promise((resolve) => setTimeout(resolve, 1_100));
+        const later = await jobs.submit(request());
+        await completion(later);
+
+        expect(await redis.exists(store.jobKey(old))).toBe(0);
+        // The snapshot hash still says running, and must not be read as the backtest's state.
+        expect(await redis.hget(store.key(old), "state")).toBe("running");
+        expect(await jobs.snapshot(old)).toBeUndefined();
+        expect(await jobs.cancel(old)).toEqual({ status: "not_found" });
+        expect((await jobs.snapshot(later))?.state).toBe("completed");
+      } finally {
+        await close();
+        await jobs.close();
+      }
+    });
+
+    it("reads a finished job without a snapshot as unknown", async () => {
+      const { prefix, jobs, store } = await setup();
+      const { completion, close } = startWorker(prefix, () => () => Promise.reject(new Error("job process failed")));
+      try {
+        const id = await jobs.submit(request());
+        await expect(completion(id)).rejects.toThrow("job process failed");
+
+        // The failed job is kept by age, and its snapshot hash has expired or was never written.
+        expect(await redis.hexists(store.jobKey(id), "finishedOn")).toBe(1);
+        expect(await jobs.snapshot(id)).toBeUndefined();
+      } finally {
+        await close();
+        await jobs.close();
+      }
+    });
+
+    it("reads a running sweep without a backtest job", async () => {
+      const { store } = await setup();
+      const id = randomUUID();
+      await store.create(id, 10);
+      await store.emit({ type: "progress", id, processed: 4, total: 10 });
+      expect(await store.read(id)).toMatchObject({ id, state: "running", seq: 1, progress: { processed: 4 } });
     });
   },
 );
