@@ -3,7 +3,7 @@
  * run backtests and the chunks of parameter sweeps. Needs Redis; in single-host mode the web
  * workers run both themselves.
  */
-import { Job, Worker } from "bullmq";
+import { Job, Queue, Worker } from "bullmq";
 
 import { exitOnConfigError } from "../src/config/exit-on-config-error";
 import { loadSettings } from "../src/config/settings";
@@ -12,7 +12,8 @@ import { loadStrategiesAtStartup } from "../src/engine/strategies/load-at-startu
 import { createShutdown, onFatalErrors, onTerminationSignals } from "../src/lifecycle/shutdown";
 import { createLogger } from "../src/logging/logger";
 import { createRepeatFilter } from "../src/logging/repeat-filter";
-import { BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../src/queues/backtest-queue";
+import { BACKTEST_QUEUE, BACKTEST_QUEUE_STREAMS, MAX_STALLED_COUNT } from "../src/queues/backtest-queue";
+import { startFinishedJobCleaner } from "../src/queues/finished-job-cleaner";
 import type { BacktestCompletion } from "../src/queues/backtest-completion";
 import type { BacktestRequest } from "../src/queues/backtest-request";
 import { RedisSnapshotStore } from "../src/queues/redis-snapshot-store";
@@ -103,6 +104,16 @@ worker.on("error", (err) => {
   if (suppressed !== undefined) logger.error({ err, suppressed }, "job worker error");
 });
 
+// A completed backtest job contains its result, so finished jobs must go once the result's time
+// to live has passed, even when no later job finishes.
+const backtestQueue = new Queue(BACKTEST_QUEUE, {
+  connection: eventsConnection,
+  prefix: settings.redisPrefix,
+  streams: BACKTEST_QUEUE_STREAMS,
+});
+backtestQueue.on("error", (err) => logger.warn({ err }, "backtest queue error"));
+const cleaner = startFinishedJobCleaner({ queue: backtestQueue, maxAgeS: settings.resultTtlS, logger });
+
 const sweepWorkers = startSweepWorkers({
   connection: sweepConnection,
   snapshots: sweepSnapshots,
@@ -127,6 +138,13 @@ const shutdown = createShutdown(
       },
     },
     { name: "close sweep workers", run: () => sweepWorkers.close() },
+    {
+      name: "close backtest queue",
+      run: async () => {
+        cleaner.stop();
+        await backtestQueue.close();
+      },
+    },
     {
       name: "close Redis connections",
       run: () => void [eventsConnection, workerConnection, sweepConnection].forEach((client) => client.disconnect()),

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 
 import { unavailable } from "../web/errors";
 import type { BacktestJobs, CancelOutcome, Readiness } from "./backtest-jobs";
-import { BACKTEST_EVENTS_MAX_LEN, BACKTEST_QUEUE } from "./backtest-queue";
+import { BACKTEST_QUEUE, BACKTEST_QUEUE_STREAMS } from "./backtest-queue";
 import { type BacktestRequest, backtestRequestSchema } from "./backtest-request";
 import { isTerminal, RedisSnapshotStore } from "./redis-snapshot-store";
 
@@ -124,7 +124,7 @@ export class RedisBacktestJobs implements BacktestJobs {
     const queue = new Queue<BacktestRequest>(BACKTEST_QUEUE, {
       connection: this.options.connection,
       prefix: this.options.prefix,
-      streams: { events: { maxLen: BACKTEST_EVENTS_MAX_LEN } },
+      streams: BACKTEST_QUEUE_STREAMS,
     });
     queue.on("error", (err) => this.options.logger.warn({ err }, "backtest queue error"));
     this.queue = queue;

@@ -18,7 +18,7 @@ import { Redis } from "ioredis";
 import pino from "pino";
 
 import { parseBacktestRequest, type BacktestRequest } from "../../../src/queues/backtest-request";
-import { BACKTEST_EVENTS_MAX_LEN, BACKTEST_QUEUE, MAX_STALLED_COUNT } from "../../../src/queues/backtest-queue";
+import { BACKTEST_QUEUE, BACKTEST_QUEUE_STREAMS, MAX_STALLED_COUNT } from "../../../src/queues/backtest-queue";
 import { RedisBacktestJobs } from "../../../src/queues/redis-backtest-jobs";
 import { RedisSnapshotStore } from "../../../src/queues/redis-snapshot-store";
 import { createProducerConnection, createWorkerConnection } from "../../../src/redis/clients";
@@ -139,7 +139,7 @@ async function run(args: JobsRunArgs): Promise<JobsRunResult> {
     const queue = new Queue(BACKTEST_QUEUE, {
       connection,
       prefix: args.prefix,
-      streams: { events: { maxLen: BACKTEST_EVENTS_MAX_LEN } },
+      streams: BACKTEST_QUEUE_STREAMS,
     });
     closers.push(
       () => queue.close(),
