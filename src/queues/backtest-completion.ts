@@ -1,7 +1,7 @@
 import type { BacktestResult } from "../hubs/backtest-events";
 
 /**
- * What a backtest job returns to BullMQ when it completes. BullMQ stores it as the job's
+ * The value a backtest job returns to BullMQ when it completes. BullMQ stores it as the job's
  * `returnvalue` and appends it to the queue's events stream in the same command that completes
  * the job, so the result needs no write of its own. The snapshot store reads it from the job hash,
  * and the completion relay reads it from the stream.
@@ -16,8 +16,8 @@ export interface BacktestCompletion {
 
 /**
  * Decodes a `returnvalue` as BullMQ stores it. Returns undefined for a job that returned nothing
- * (a cancelled or skipped backtest), and an Error when the value is not a completion, which only
- * happens when another program writes to the queue.
+ * (a cancelled or skipped backtest), and an Error when the value is not a completion, which means
+ * that another program wrote to the queue.
  */
 export function decodeCompletion(returnvalue: string | undefined): BacktestCompletion | Error | undefined {
   if (returnvalue === undefined || returnvalue === "" || returnvalue === "null") return undefined;

@@ -66,7 +66,7 @@ export class RedisBacktestJobs implements BacktestJobs {
 
     // The job alone: until its job process emits, the waiting job is the snapshot
     // (RedisSnapshotStore.read). A completed job is kept as long as a result is readable, since
-    // it holds the result as its return value and the request as its data.
+    // it contains the result as its return value and the request as its data.
     await this.withRedis("submit the backtest", () =>
       this.requireQueue().add("backtest", request, {
         jobId: id,

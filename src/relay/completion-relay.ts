@@ -36,8 +36,8 @@ export interface CompletionRelayOptions {
 /**
  * Relays completed backtests from the backtest queue's BullMQ events stream to the local sockets
  * of this web worker. A backtest's result is its job's return value, which BullMQ appends to that
- * stream in the command that completes the job (src/queues/backtest-completion.ts), so this is
- * where `completed` comes from; progress, `failed` and `cancelled` come through the Redis relay.
+ * stream in the command that completes the job (src/queues/backtest-completion.ts). So `completed`
+ * comes from here, while progress, `failed` and `cancelled` come through the Redis relay.
  *
  * Like that relay, every web worker reads every entry and emits to its own sockets only, so each
  * subscriber gets the event once. Entries of other kinds and completions of backtests that no

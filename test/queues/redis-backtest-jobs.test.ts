@@ -230,7 +230,7 @@ describe.skipIf(skipReason !== undefined)(
         const streamed = await streamedCompletions(prefix, id);
         expect(streamed).toHaveLength(1);
         expect(streamed[0]).toEqual({ seq: snapshot?.seq, total: snapshot?.progress.total, result: snapshot?.result });
-        // The snapshot hash holds progress only.
+        // The snapshot hash contains progress only.
         expect(await redis.hget(store.key(id), "result")).toBeNull();
       } finally {
         listener.close();
@@ -421,7 +421,7 @@ describe.skipIf(skipReason !== undefined)(
         await completion(later);
 
         expect(await redis.exists(store.jobKey(old))).toBe(0);
-        // The snapshot hash still says running, and must not be read as the backtest's state.
+        // The snapshot hash is still in the running state, which must not be read as the backtest's state.
         expect(await redis.hget(store.key(old), "state")).toBe("running");
         expect(await jobs.snapshot(old)).toBeUndefined();
         expect(await jobs.cancel(old)).toEqual({ status: "not_found" });

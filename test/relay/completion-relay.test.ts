@@ -87,7 +87,7 @@ describe.skipIf(skipReason !== undefined)(
       try {
         await until(readerIsBlocked, "the reader waits for entries");
 
-        // Entries the relay must drop: another kind, a backtest nobody here follows, a job that
+        // Entries the relay must drop: another kind, a backtest that no socket here follows, a job that
         // returned nothing (a cancelled backtest) and a return value that is not a completion.
         await redis.xadd(streamKey, "*", "event", "active", "jobId", followed, "prev", "waiting");
         await redis.xadd(streamKey, "*", "event", "completed", "jobId", randomUUID(), "returnvalue", completion(9));
