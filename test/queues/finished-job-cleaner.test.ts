@@ -7,16 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { startFinishedJobCleaner } from "../../src/queues/finished-job-cleaner";
 import { REDIS_SKIP_REASON, TestRedisServer, redisServerAvailable } from "../support/redis-server";
+import { until } from "../support/hub-client";
 
 const skipReason = redisServerAvailable() ? undefined : REDIS_SKIP_REASON;
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe.skipIf(skipReason !== undefined)(
   `finished job cleaner${skipReason === undefined ? "" : ` (${skipReason})`}`,

@@ -15,6 +15,7 @@ import { parseRedisUrl } from "../../src/config/redis-url";
 import { createProducerConnection } from "../../src/redis/clients";
 import { createBacktestProcessor } from "../../workers/backtest-processor";
 import { REDIS_SKIP_REASON, TestRedisServer, redisServerAvailable } from "../support/redis-server";
+import { until } from "../support/hub-client";
 
 const skipReason = redisServerAvailable() ? undefined : REDIS_SKIP_REASON;
 const TTL_S = 60;
@@ -32,14 +33,6 @@ async function listen(server: TestRedisServer, channel: string) {
   subscriber.on("message", (_channel, message: string) => events.push(JSON.parse(message) as BacktestEvent));
   await subscriber.subscribe(channel);
   return { events, close: () => subscriber.disconnect() };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe.skipIf(skipReason !== undefined)(

@@ -13,17 +13,10 @@ import { backtestEventsKey } from "../../src/queues/backtest-queue";
 import type { BacktestNamespace } from "../../src/relay/event-payload";
 import { createCompletionRelay } from "../../src/relay/completion-relay";
 import { REDIS_SKIP_REASON, TestRedisServer, redisServerAvailable } from "../support/redis-server";
+import { until } from "../support/hub-client";
 
 const skipReason = redisServerAvailable() ? undefined : REDIS_SKIP_REASON;
 const READER_NAME = "test-completion-reader";
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 function completion(seq: number): string {
   return JSON.stringify({ seq, total: 10, result: { stats: { trades: seq }, trades: [] } });

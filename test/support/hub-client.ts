@@ -64,6 +64,11 @@ export async function getJson(url: string): Promise<{ status: number; body: unkn
   return { status: response.status, body: await response.json() };
 }
 
+/** Polls until `check` returns true, or fails after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  await eventually(async () => ((await check()) ? true : undefined), timeoutMs, what);
+}
+
 /** Polls until `check` returns a value, or fails after `timeoutMs`. */
 export async function eventually<T>(
   check: () => Promise<T | undefined> | T | undefined,
