@@ -133,6 +133,8 @@ function createCancelPoll(store: RedisSnapshotStore) {
           if (requested && run !== undefined) run.cancelled = true;
         });
       },
+      // A failed read is tried again at the next tick, and the Worker's error log reports a lost
+      // connection already.
       () => undefined,
     );
   };
